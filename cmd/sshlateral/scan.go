@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sshlateral/sshlateral/consumer"
+	"github.com/sshlateral/sshlateral/processor"
+	"github.com/sshlateral/sshlateral/producer"
+)
+
+// scanSummary counts what a scan saw; it goes to stderr.
+type scanSummary struct {
+	Lines, Events, Prefiltered, Skipped, Errors int64
+	Results                                     map[string]int64
+	RiskRecords                                 int64
+}
+
+func cmdScan(ctx context.Context, e env, args []string) error {
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	// scan is a batch run over a finished file, like the scheduled search:
+	// one FINAL row per group by default.
+	pf := addProcessorFlags(fs, "final")
+	inputFormat := fs.String("input-format", "auto", "input record format: auto, sysmon or cim")
+	output := fs.String("output", "json", "json (one risk record per line on stdout) or avro (object container file, needs --out)")
+	outFile := fs.String("out", "", "output file (default stdout for json)")
+	noPrefilter := fs.Bool("no-prefilter", false, "decode every record fully")
+	if err := parseFlags(fs, e, args); err != nil {
+		return err
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		return errors.New("no input: give one or more files, or - for stdin")
+	}
+	cfg, err := pf.config()
+	if err != nil {
+		return err
+	}
+	format, err := consumer.ParseFormat(*inputFormat)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = e.stdout
+	if *outFile != "" {
+		f, err := os.Create(*outFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriter(w)
+	var sink func([]processor.Result) error
+	var closeSink func() error
+	summary := scanSummary{Results: map[string]int64{}}
+	switch *output {
+	case "json":
+		sink = func(rs []processor.Result) error {
+			for _, r := range rs {
+				for _, rec := range producer.RiskRecords(r) {
+					line, err := producer.JSON(rec)
+					if err != nil {
+						return err
+					}
+					bw.Write(line)
+					bw.WriteByte('\n')
+					summary.RiskRecords++
+				}
+			}
+			return nil
+		}
+		closeSink = bw.Flush
+	case "avro":
+		if *outFile == "" {
+			return errors.New("--output avro: needs --out FILE")
+		}
+		ocf, err := producer.NewOCFWriter(bw)
+		if err != nil {
+			return err
+		}
+		sink = func(rs []processor.Result) error {
+			summary.RiskRecords += 2 * int64(len(rs))
+			return ocf.Write(rs)
+		}
+		closeSink = func() error {
+			if err := ocf.Close(); err != nil {
+				return err
+			}
+			return bw.Flush()
+		}
+	default:
+		return fmt.Errorf("--output: want json or avro, got %q", *output)
+	}
+
+	if err := scan(ctx, e, files, format, !*noPrefilter, cfg, sink, &summary); err != nil {
+		return err
+	}
+	if err := closeSink(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "scan: lines %d, process events %d (prefiltered %d), skipped %d, decode errors %d, results %v, risk records %d\n",
+		summary.Lines, summary.Events+summary.Prefiltered, summary.Prefiltered, summary.Skipped, summary.Errors, summary.Results, summary.RiskRecords)
+	return nil
+}
+
+// scan runs one Partition over every line: a file is one stream, so windows
+// follow its event time, and end of input closes every open window.
+func scan(ctx context.Context, e env, files []string, format consumer.Format, prefilter bool, cfg processor.Config,
+	sink func([]processor.Result) error, s *scanSummary) error {
+	// Idle close is wall-clock; a file has no idle time.
+	cfg.IdleClose = 0
+	part, err := processor.NewPartition(cfg)
+	if err != nil {
+		return err
+	}
+	dec, err := consumer.NewDecoder(format)
+	if err != nil {
+		return err
+	}
+	var ev processor.Event
+	var results []processor.Result
+	emit := func() error {
+		for _, r := range results {
+			s.Results[r.Emission.String()]++
+		}
+		err := sink(results)
+		results = results[:0]
+		return err
+	}
+	now := time.Now()
+	err = eachLine(e.stdin, files, func(file string, lineNo int, line []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.Lines++
+		var outcome consumer.Outcome
+		var derr error
+		if prefilter {
+			outcome, derr = dec.Decode(line, &ev)
+		} else {
+			outcome, derr = dec.DecodeFull(line, &ev)
+		}
+		if derr != nil {
+			s.Errors++
+			fmt.Fprintf(e.stderr, "%s:%d: %v\n", file, lineNo, derr)
+			return nil
+		}
+		switch outcome {
+		case consumer.OutcomeEvent:
+			s.Events++
+			results = part.Process(&ev, now, results)
+		case consumer.OutcomeNoMatch:
+			s.Prefiltered++
+			results = part.Advance(ev.Time, now, results)
+		case consumer.OutcomeSkip:
+			s.Skipped++
+		}
+		if len(results) > 0 {
+			return emit()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	results = part.Flush(results)
+	return emit()
+}

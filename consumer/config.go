@@ -1,0 +1,189 @@
+package consumer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// Guarantee is the delivery guarantee of the pipeline.
+type Guarantee uint8
+
+const (
+	// AtLeastOnce produces records, waits for the broker's acknowledgement,
+	// then marks the input offsets for commit. A crash can repeat records;
+	// their deterministic alert ids make repeats harmless downstream.
+	AtLeastOnce Guarantee = iota
+	// ExactlyOnce consumes, produces and commits offsets in one Kafka
+	// transaction (franz-go's GroupTransactSession).
+	ExactlyOnce
+)
+
+// ParseGuarantee parses the --guarantee flag.
+func ParseGuarantee(s string) (Guarantee, error) {
+	switch strings.ToLower(s) {
+	case "at-least-once", "alo":
+		return AtLeastOnce, nil
+	case "exactly-once", "eos":
+		return ExactlyOnce, nil
+	}
+	return 0, fmt.Errorf("--guarantee: want at-least-once or exactly-once, got %q", s)
+}
+
+func (g Guarantee) String() string {
+	if g == ExactlyOnce {
+		return "exactly-once"
+	}
+	return "at-least-once"
+}
+
+// Config configures a Pipeline. DefaultConfig gives every default; Validate
+// checks a config once, at start.
+type Config struct {
+	// Brokers are the seed brokers. Required.
+	Brokers []string
+	// Group is the consumer group. Default "sshlateral".
+	Group string
+	// InputTopic carries endpoint process events. Default "endpoint.processes".
+	InputTopic string
+	// OutputTopic receives risk records. Default "sshlateral.risk".
+	OutputTopic string
+	// DLQTopic receives records that cannot be decoded, with the reason in
+	// headers. Default "sshlateral.dlq".
+	DLQTopic string
+	// ChangelogTopic holds the durable window state, one partition per
+	// input partition, compacted. Default "<Group>.state-changelog". Empty
+	// after Validate is impossible; set DisableChangelog to run without
+	// durable state.
+	ChangelogTopic string
+	// DisableChangelog runs with in-memory state only: a partition that moves
+	// loses its open windows. Default false.
+	DisableChangelog bool
+	// Format of input records. Default FormatAuto.
+	Format Format
+	// Prefilter rejects records that cannot match before full decoding.
+	// Default true.
+	Prefilter bool
+	// Processor configures matcher and windows. Default processor.DefaultConfig().
+	Processor processor.Config
+	// Guarantee is AtLeastOnce (default) or ExactlyOnce.
+	Guarantee Guarantee
+	// CommitInterval is how long an exactly-once transaction collects work
+	// before it commits. Default 200ms.
+	CommitInterval time.Duration
+	// TransactionalID identifies this instance's transactional producer in
+	// exactly-once mode. Default "<Group>-<random>": a crashed instance's
+	// open transaction then times out on the broker (TransactionTimeout).
+	TransactionalID string
+	// TransactionTimeout is the broker-side timeout of an open transaction;
+	// it must stay below SessionTimeout. Default 10s.
+	TransactionTimeout time.Duration
+	// SessionTimeout is the group session timeout. Default 45s.
+	SessionTimeout time.Duration
+	// MaxPollRecords bounds one poll. Default 10000.
+	MaxPollRecords int
+	// TickInterval is how often each partition checks for idle close.
+	// Default 1s.
+	TickInterval time.Duration
+	// ShutdownTimeout bounds the final flush and commit. Default 20s.
+	ShutdownTimeout time.Duration
+	// ClientOpts are extra franz-go options (TLS, SASL, logging). Default none.
+	ClientOpts []kgo.Opt
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults documented on Config, without brokers.
+func DefaultConfig() Config {
+	return Config{
+		Group:              "sshlateral",
+		InputTopic:         "endpoint.processes",
+		OutputTopic:        "sshlateral.risk",
+		DLQTopic:           "sshlateral.dlq",
+		Format:             FormatAuto,
+		Prefilter:          true,
+		Processor:          processor.DefaultConfig(),
+		Guarantee:          AtLeastOnce,
+		CommitInterval:     200 * time.Millisecond,
+		TransactionTimeout: 10 * time.Second,
+		SessionTimeout:     45 * time.Second,
+		MaxPollRecords:     10000,
+		TickInterval:       time.Second,
+		ShutdownTimeout:    20 * time.Second,
+	}
+}
+
+// Validate fills derived defaults and returns every problem, each naming its flag.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Brokers) == 0 {
+		bad("--brokers: at least one seed broker is required")
+	}
+	for _, b := range c.Brokers {
+		if strings.TrimSpace(b) == "" {
+			bad("--brokers: empty broker address in %q", strings.Join(c.Brokers, ","))
+		}
+	}
+	if c.Group == "" {
+		bad("--group: required")
+	}
+	topics := map[string]string{"--input-topic": c.InputTopic, "--output-topic": c.OutputTopic, "--dlq-topic": c.DLQTopic}
+	if c.ChangelogTopic == "" && !c.DisableChangelog {
+		c.ChangelogTopic = c.Group + ".state-changelog"
+	}
+	if !c.DisableChangelog {
+		topics["--changelog-topic"] = c.ChangelogTopic
+	}
+	seen := map[string]string{}
+	for _, flag := range []string{"--input-topic", "--output-topic", "--dlq-topic", "--changelog-topic"} {
+		t, ok := topics[flag]
+		if !ok {
+			continue
+		}
+		if t == "" {
+			bad("%s: required", flag)
+			continue
+		}
+		if other, dup := seen[t]; dup {
+			bad("%s: topic %q is also %s", flag, t, other)
+		}
+		seen[t] = flag
+	}
+	if c.CommitInterval <= 0 {
+		bad("--commit-interval: must be positive, got %s", c.CommitInterval)
+	}
+	if c.SessionTimeout < 6*time.Second {
+		bad("--session-timeout: must be at least 6s (broker minimum), got %s", c.SessionTimeout)
+	}
+	if c.Guarantee == ExactlyOnce {
+		if c.TransactionTimeout <= 0 || c.TransactionTimeout >= c.SessionTimeout {
+			bad("--transaction-timeout: must be positive and below --session-timeout (%s), got %s", c.SessionTimeout, c.TransactionTimeout)
+		}
+		if c.DisableChangelog {
+			bad("--guarantee exactly-once: needs the changelog for window state")
+		}
+	}
+	if c.MaxPollRecords <= 0 {
+		bad("--max-poll-records: must be positive, got %d", c.MaxPollRecords)
+	}
+	if c.TickInterval <= 0 {
+		bad("--tick-interval: must be positive, got %s", c.TickInterval)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("--shutdown-timeout: must be positive, got %s", c.ShutdownTimeout)
+	}
+	if err := c.Processor.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,210 @@
+package consumer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// eosJob asks a partition worker to process records (nil: a tick) and hand
+// back what to produce inside the current transaction.
+type eosJob struct {
+	recs  []*kgo.Record
+	now   time.Time
+	reply chan eosReply
+}
+
+type eosReply struct {
+	out       []*kgo.Record
+	changelog []*kgo.Record
+	err       error
+}
+
+func (w *worker) runExactlyOnce() {
+	defer close(w.done)
+	for {
+		select {
+		case <-w.quit:
+			return
+		case job := <-w.jobs:
+			out, changelog, err := w.step(job.recs, job.now)
+			job.reply <- eosReply{out: out, changelog: changelog, err: err}
+			w.publishStats()
+		}
+	}
+}
+
+// ask sends a job to the worker and waits for its reply.
+func (w *worker) ask(recs []*kgo.Record, now time.Time) eosReply {
+	reply := make(chan eosReply, 1)
+	select {
+	case w.jobs <- eosJob{recs: recs, now: now, reply: reply}:
+		return <-reply
+	case <-w.done:
+		return eosReply{err: errStopped}
+	}
+}
+
+// runExactlyOnce is the poll loop of exactly-once mode: one transaction per
+// CommitInterval holds the risk records, dead letters, changelog writes and
+// the input offsets, so all become visible together or not at all.
+func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
+	txnID := p.cfg.TransactionalID
+	if txnID == "" {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("transactional id: %w", err)
+		}
+		txnID = p.cfg.Group + "-" + hex.EncodeToString(b[:])
+	}
+	opts := append(p.baseOpts(),
+		kgo.TransactionalID(txnID),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("create transactional kafka client: %w", err)
+	}
+	cl := sess.Client()
+	p.cfg.Logger.Info("exactly-once session started", "transactional_id", txnID)
+
+	lastTick := time.Now()
+	var runErr error
+	for ctx.Err() == nil && runErr == nil {
+		select {
+		case <-p.failed:
+			runErr = p.failErr
+			continue
+		default:
+		}
+		if err := sess.Begin(); err != nil {
+			runErr = fmt.Errorf("begin transaction: %w", err)
+			break
+		}
+		promise := kgo.AbortingFirstErrPromise(cl)
+		var outputs int64
+		produce := func(recs []*kgo.Record) {
+			for _, r := range recs {
+				if r.Topic == p.cfg.OutputTopic {
+					outputs++
+				}
+				sess.Produce(ctx, r, promise.Promise())
+			}
+		}
+		deadline := time.Now().Add(p.cfg.CommitInterval)
+		for time.Now().Before(deadline) && runErr == nil {
+			pollCtx, cancel := context.WithDeadline(ctx, deadline)
+			fetches := sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+			cancel()
+			if fetches.IsClientClosed() {
+				runErr = errors.New("kafka client closed")
+				break
+			}
+			fetches.EachError(func(topic string, partition int32, err error) {
+				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+					p.cfg.Logger.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+				}
+			})
+			now := time.Now()
+			fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
+				if len(ftp.Records) == 0 || runErr != nil {
+					return
+				}
+				p.wmu.Lock()
+				w, ok := p.workers[tp{ftp.Topic, ftp.Partition}]
+				p.wmu.Unlock()
+				if !ok {
+					return
+				}
+				rep := w.ask(ftp.Records, now)
+				if rep.err != nil {
+					runErr = rep.err
+					return
+				}
+				produce(rep.out)
+				produce(rep.changelog)
+			})
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		if runErr == nil && time.Since(lastTick) >= p.cfg.TickInterval {
+			lastTick = time.Now()
+			p.wmu.Lock()
+			workers := make([]*worker, 0, len(p.workers))
+			for _, w := range p.workers {
+				workers = append(workers, w)
+			}
+			p.wmu.Unlock()
+			for _, w := range workers {
+				rep := w.ask(nil, lastTick)
+				if rep.err != nil {
+					runErr = rep.err
+					break
+				}
+				produce(rep.out)
+				produce(rep.changelog)
+			}
+		}
+		endCtx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+		committed, err := sess.End(endCtx, runErr == nil && promise.Err() == nil)
+		cancel()
+		switch {
+		case err != nil:
+			// An End error leaves the outcome unknown (franz-go's advice):
+			// stop, and let a restart rebuild state from what was committed.
+			p.stats.commitFailures.Add(1)
+			if runErr == nil {
+				runErr = fmt.Errorf("end transaction on input topic %s (outcome unknown): %w", p.cfg.InputTopic, err)
+			}
+		case committed:
+			p.stats.written.Add(outputs)
+		default:
+			p.stats.aborts.Add(1)
+			p.cfg.Logger.Warn("transaction aborted; rebuilding partition state from the changelog",
+				"topic", p.cfg.InputTopic, "produce_err", promise.Err())
+			if err := p.rebuildWorkers(ctx, cl); err != nil && runErr == nil {
+				runErr = err
+			}
+		}
+		sess.AllowRebalance()
+	}
+	p.stopAllWorkers()
+	closeDone := make(chan struct{})
+	go func() { sess.Close(); close(closeDone) }()
+	select {
+	case <-closeDone:
+	case <-time.After(p.cfg.ShutdownTimeout):
+		return errors.Join(runErr, errors.New("shutdown: leaving the group timed out"))
+	}
+	return runErr
+}
+
+// rebuildWorkers replaces every worker's state with the committed changelog
+// after an abort: the aborted transaction's effects are gone from Kafka, so
+// they must be gone from memory too, and the session rewinds the input.
+func (p *Pipeline) rebuildWorkers(ctx context.Context, cl *kgo.Client) error {
+	p.wmu.Lock()
+	owned := p.ownedPartitions()
+	p.stopWorkers(owned)
+	p.wmu.Unlock()
+	parts := owned[p.cfg.InputTopic]
+	if len(parts) == 0 {
+		return nil
+	}
+	p.assigned(ctx, cl, map[string][]int32{p.cfg.InputTopic: parts})
+	p.stats.rebalances.Add(-1) // a rebuild is not a rebalance
+	select {
+	case <-p.failed:
+		return p.failErr
+	default:
+		return nil
+	}
+}

@@ -1,0 +1,139 @@
+package consumer
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// offsetKey is the changelog key under which a worker stores the next input
+// offset its state reflects. Window-state keys come from the processor and
+// never start with this prefix.
+const offsetKey = "sshlateral/consumer/next-offset"
+
+func encodeOffset(o int64) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(o))
+}
+
+type restoredState struct {
+	changes    []processor.StateChange
+	nextOffset int64
+	entries    int
+}
+
+// restore reads the changelog partitions of parts from the start to their
+// current end and returns the latest value of every key (compaction may not
+// have run yet). In exactly-once mode it reads committed data only, so state
+// and committed offsets always agree.
+func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restoredState, error) {
+	out := make(map[int32]restoredState, len(parts))
+	if p.cfg.DisableChangelog {
+		return out, nil
+	}
+	isolation := kgo.ReadUncommitted()
+	if p.cfg.Guarantee == ExactlyOnce {
+		isolation = kgo.ReadCommitted()
+	}
+	offsets := map[int32]kgo.Offset{}
+	for _, part := range parts {
+		offsets[part] = kgo.NewOffset().AtStart()
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(p.cfg.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.cfg.ChangelogTopic: offsets}),
+		kgo.FetchIsolationLevel(isolation),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}, p.cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("changelog client: %w", err)
+	}
+	defer cl.Close()
+
+	adm := kadm.NewClient(cl)
+	var ends kadm.ListedOffsets
+	if p.cfg.Guarantee == ExactlyOnce {
+		ends, err = adm.ListCommittedOffsets(ctx, p.cfg.ChangelogTopic)
+	} else {
+		ends, err = adm.ListEndOffsets(ctx, p.cfg.ChangelogTopic)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return nil, fmt.Errorf("list end offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
+	}
+
+	latest := map[int32]map[string][]byte{}
+	pending := map[int32]int64{} // partition -> end offset still to reach
+	for _, part := range parts {
+		latest[part] = map[string][]byte{}
+		end, ok := ends.Lookup(p.cfg.ChangelogTopic, part)
+		if !ok {
+			return nil, fmt.Errorf("changelog topic %s has no partition %d: it must have as many partitions as input topic %s", p.cfg.ChangelogTopic, part, p.cfg.InputTopic)
+		}
+		if end.Offset > 0 {
+			pending[part] = end.Offset
+		}
+	}
+	// A read_committed fetch never returns transaction markers, so the last
+	// offset may be unreachable: a partition is also done once a poll comes
+	// back empty after its data stopped.
+	emptyPolls := 0
+	for len(pending) > 0 {
+		pollCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fetches := cl.PollFetches(pollCtx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("restore changelog topic %s: %w", p.cfg.ChangelogTopic, err)
+		}
+		got := false
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if err != context.DeadlineExceeded {
+				p.cfg.Logger.Warn("changelog fetch error", "topic", topic, "partition", partition, "err", err)
+			}
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			got = true
+			if r.Value == nil {
+				delete(latest[r.Partition], string(r.Key))
+			} else {
+				latest[r.Partition][string(r.Key)] = r.Value
+			}
+			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
+				delete(pending, r.Partition)
+			}
+		})
+		if got {
+			emptyPolls = 0
+			continue
+		}
+		emptyPolls++
+		// At-least-once changelogs carry no markers: an empty poll there
+		// means the broker is catching up, so keep waiting (ctx bounds it).
+		if emptyPolls >= 2 && p.cfg.Guarantee == ExactlyOnce {
+			break
+		}
+	}
+	for _, part := range parts {
+		st := restoredState{}
+		for k, v := range latest[part] {
+			if k == offsetKey {
+				if len(v) == 8 {
+					st.nextOffset = int64(binary.BigEndian.Uint64(v))
+				}
+				continue
+			}
+			st.changes = append(st.changes, processor.StateChange{Key: []byte(k), Value: v})
+			st.entries++
+		}
+		out[part] = st
+	}
+	return out, nil
+}

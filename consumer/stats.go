@@ -1,0 +1,102 @@
+package consumer
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats are the pipeline's running totals since start.
+type Stats struct {
+	Consumed       int64            // input records read
+	Events         int64            // process events fully decoded and given to the matcher
+	Prefiltered    int64            // process events rejected by the prefilter
+	Skipped        map[string]int64 // non-process records, by reason
+	DeadLettered   map[string]int64 // undecodable records sent to the DLQ, by reason
+	Results        map[string]int64 // results by emission (EARLY, FINAL, LATE)
+	RecordsWritten int64            // risk records acknowledged by the broker
+	Rebalances     int64            // assignment changes seen
+	CommitFailures int64            // offset or transaction commits that failed
+	Aborts         int64            // exactly-once transactions aborted
+}
+
+// PartitionStat describes one assigned partition, for metrics and readiness.
+type PartitionStat struct {
+	Topic       string
+	Partition   int32
+	Consumed    int64
+	NextOffset  int64     // next offset to process
+	HighWater   int64     // partition high watermark at the last fetch
+	Watermark   time.Time // event-time watermark of the window state
+	OpenGroups  int
+	OpenWindows int
+	LastEvent   time.Time // wall clock of the last record processed
+}
+
+// counters is updated by workers concurrently; maps are guarded by mu, the
+// hot counters are atomics.
+type counters struct {
+	consumed, events, prefiltered, written, rebalances, commitFailures, aborts atomic.Int64
+
+	mu           sync.Mutex
+	skipped      map[string]int64
+	deadLettered map[string]int64
+	results      map[string]int64
+	partitions   map[tp]PartitionStat
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+func newCounters() *counters {
+	return &counters{
+		skipped:      map[string]int64{},
+		deadLettered: map[string]int64{},
+		results:      map[string]int64{},
+		partitions:   map[tp]PartitionStat{},
+	}
+}
+
+func (c *counters) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{
+		Consumed:       c.consumed.Load(),
+		Events:         c.events.Load(),
+		Prefiltered:    c.prefiltered.Load(),
+		Skipped:        cloneMap(c.skipped),
+		DeadLettered:   cloneMap(c.deadLettered),
+		Results:        cloneMap(c.results),
+		RecordsWritten: c.written.Load(),
+		Rebalances:     c.rebalances.Load(),
+		CommitFailures: c.commitFailures.Load(),
+		Aborts:         c.aborts.Load(),
+	}
+}
+
+func (c *counters) partitionStats() []PartitionStat {
+	c.mu.Lock()
+	out := make([]PartitionStat, 0, len(c.partitions))
+	for _, s := range c.partitions {
+		out = append(out, s)
+	}
+	c.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+func cloneMap(m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
