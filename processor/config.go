@@ -1,0 +1,152 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// EmitMode selects when a group's result is emitted.
+type EmitMode uint8
+
+const (
+	// EmitEarly emits a group's first match at once (EARLY, revision 0) and,
+	// at window close, a FINAL revision 1 only if the group changed since.
+	EmitEarly EmitMode = iota
+	// EmitFinal emits one FINAL (revision 0) per group at window close, as the
+	// scheduled ESCU search would.
+	EmitFinal
+)
+
+// ParseEmitMode parses the value of --emit: "early" or "final" (any case).
+func ParseEmitMode(s string) (EmitMode, error) {
+	switch {
+	case strings.EqualFold(s, "early"):
+		return EmitEarly, nil
+	case strings.EqualFold(s, "final"):
+		return EmitFinal, nil
+	}
+	return 0, fmt.Errorf("--emit must be early or final, got %q", s)
+}
+
+// String returns the --emit spelling of m.
+func (m EmitMode) String() string {
+	switch m {
+	case EmitEarly:
+		return "early"
+	case EmitFinal:
+		return "final"
+	}
+	return fmt.Sprintf("EmitMode(%d)", uint8(m))
+}
+
+// Set parses s into m, so that *EmitMode is a flag.Value.
+func (m *EmitMode) Set(s string) error {
+	v, err := ParseEmitMode(s)
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// UnmarshalText parses text like Set, for configuration files.
+func (m *EmitMode) UnmarshalText(text []byte) error { return m.Set(string(text)) }
+
+// MarshalText returns the --emit spelling of m.
+func (m EmitMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// Limits that keep nanosecond window arithmetic far from int64 overflow.
+const (
+	maxWindow = 366 * 24 * time.Hour
+	maxGrace  = 366 * 24 * time.Hour
+)
+
+// Config configures a Partition: matcher and windows.
+type Config struct {
+	// Window is the tumbling event-time window size (--window). Default 60m.
+	// At most 8784h (366 days) and a whole number of milliseconds, because
+	// alert ids hash the window bounds in unix milliseconds.
+	Window time.Duration
+	// Offset shifts window boundaries from the epoch-aligned multiples of
+	// Window (--offset): a window starts at floor((t-Offset)/Window)*Window+Offset.
+	// Default 50m, giving [hh:50, hh+1:50) like ESCU's hourly -70m@m..-10m@m
+	// schedule. Must be in [0, Window) and a whole number of milliseconds.
+	Offset time.Duration
+	// Grace is how far the watermark trails the newest event time seen
+	// (--grace). Default 10m. At most 8784h.
+	Grace time.Duration
+	// IdleClose is the wall-clock time without events after which Tick moves
+	// the watermark to now-Grace, so that quiet partitions still close their
+	// windows (--idle-close). Default 1m; 0 disables.
+	IdleClose time.Duration
+	// Emit selects early or final emission (--emit). Default EmitEarly.
+	Emit EmitMode
+	// Match selects the matcher (--match). Default MatchESCU.
+	Match MatchMode
+	// MaxOpenGroups bounds the open groups of one partition
+	// (--max-open-groups). When exceeded, the open host window with the
+	// oldest end is closed early: its groups are emitted as FINAL and it is
+	// counted in PartitionStats.Forced; later matches in it are LATE.
+	// Default 100000.
+	MaxOpenGroups int
+}
+
+// DefaultConfig returns the ESCU schedule: 60-minute windows ending at :50,
+// ten minutes of grace, early emission and the literal ESCU matcher.
+func DefaultConfig() Config {
+	return Config{
+		Window:        60 * time.Minute,
+		Offset:        50 * time.Minute,
+		Grace:         10 * time.Minute,
+		IdleClose:     time.Minute,
+		Emit:          EmitEarly,
+		Match:         MatchESCU,
+		MaxOpenGroups: 100000,
+	}
+}
+
+// Validate reports every invalid field, each error naming its flag.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	windowOK := false
+	switch {
+	case c.Window <= 0:
+		bad("window must be positive, got %s", c.Window)
+	case c.Window > maxWindow:
+		bad("window must be at most %s, got %s", maxWindow, c.Window)
+	case c.Window%time.Millisecond != 0:
+		bad("window must be a whole number of milliseconds, got %s", c.Window)
+	default:
+		windowOK = true
+	}
+	switch {
+	case c.Offset < 0:
+		bad("offset must not be negative, got %s", c.Offset)
+	case windowOK && c.Offset >= c.Window:
+		bad("offset must be less than window (%s), got %s", c.Window, c.Offset)
+	case c.Offset%time.Millisecond != 0:
+		bad("offset must be a whole number of milliseconds, got %s", c.Offset)
+	}
+	switch {
+	case c.Grace < 0:
+		bad("grace must not be negative, got %s", c.Grace)
+	case c.Grace > maxGrace:
+		bad("grace must be at most %s, got %s", maxGrace, c.Grace)
+	}
+	if c.IdleClose < 0 {
+		bad("idle-close must not be negative (0 disables), got %s", c.IdleClose)
+	}
+	if c.Emit > EmitFinal {
+		bad("emit must be early or final, got %s", c.Emit)
+	}
+	if c.Match > MatchRobust {
+		bad("match must be escu or robust, got %s", c.Match)
+	}
+	if c.MaxOpenGroups < 1 {
+		bad("max-open-groups must be positive, got %d", c.MaxOpenGroups)
+	}
+	return errors.Join(errs...)
+}
