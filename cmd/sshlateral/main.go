@@ -49,6 +49,7 @@ func subcommands() []subcommand {
 		{"scan", "run the detection over files offline (no Kafka)", cmdScan},
 		{"replay", "produce a dataset file to the input topic", cmdReplay},
 		{"alerts", "print risk records from the output topic as JSON lines", cmdAlerts},
+		{"bench", "measure throughput and latency against the raw consumer", cmdBench},
 	}
 }
 

@@ -79,22 +79,40 @@ func (pf *pipelineFlags) config() (consumer.Config, error) {
 func cmdRun(ctx context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	pf := addPipelineFlags(fs, "early")
+	sf := addSecurityFlags(fs)
+	of := addOpsFlags(fs)
 	createTopics := fs.Bool("create-topics", false, "create missing topics (input, output, DLQ, changelog) before starting")
 	partitions := fs.Int("partitions", 12, "partitions of topics created by --create-topics")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := parseFlags(fs, e, args); err != nil {
+	configPath := fs.String(configFlagName, "", "YAML file of flag values, keys are flag names (command-line flags and SSHLATERAL_* win over it)")
+	if err := parseFlagsWithConfig(fs, e, args, configPath); err != nil {
 		return err
 	}
 	logger, err := newLogger(e.stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
-	cfg, err := pf.config()
-	if err != nil {
+	// Report every invalid flag at once.
+	cfg, cfgErr := pf.config()
+	sec, secErr := sf.build()
+	if err := errors.Join(cfgErr, secErr, of.validate()); err != nil {
 		return err
 	}
 	cfg.Logger = logger
+	cfg.ClientOpts = append(cfg.ClientOpts, sec.opts()...)
+	var latency *kafkaLatency
+	if of.httpAddr != "" {
+		latency = newKafkaLatency(cfg.InputTopic)
+		cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(latency))
+	}
+	var allowlist *filterHolder
+	if of.filter != "" {
+		if allowlist, err = loadFilterFile(of.filter, logger); err != nil {
+			return err
+		}
+		cfg.Suppressor = allowlist
+	}
 	enc, err := pf.out.encoder(cfg.OutputTopic)
 	if err != nil {
 		return err
@@ -108,12 +126,52 @@ func cmdRun(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+
+	opsCtx, stopOps := context.WithCancel(context.Background())
+	defer stopOps()
+	var ops *opsServer
+	if of.httpAddr != "" {
+		var allowStats allowlistStats
+		if allowlist != nil {
+			allowStats = allowlist
+		}
+		reg, err := newMetricsRegistry(p, metricsOptions{allowlist: allowStats, latency: latency})
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		ready := &readiness{src: p, maxLag: of.readyMaxLag}
+		if ops, err = startOpsServer(of.httpAddr, newOpsHandler(reg, ready, httpOptions{pprof: of.pprof}), logger); err != nil {
+			return err
+		}
+		// Leave the load balancer before draining.
+		go func() {
+			select {
+			case <-ctx.Done():
+				ready.draining.Store(true)
+			case <-opsCtx.Done():
+			}
+		}()
+	}
+	watchReloadSignal(opsCtx, allowlist, logger)
+	if allowlist != nil && of.filterPoll > 0 {
+		go allowlist.watch(opsCtx, of.filterPoll)
+	}
+
 	logger.Info("starting", "brokers", cfg.Brokers, "group", cfg.Group, "input_topic", cfg.InputTopic,
-		"output_topic", cfg.OutputTopic, "guarantee", cfg.Guarantee.String())
+		"output_topic", cfg.OutputTopic, "guarantee", cfg.Guarantee.String(), "tls", sec.tls != nil,
+		"sasl", sf.saslMechanism, "allowlist_rules", allowlist.ruleCount(), "http_addr", of.httpAddr)
 	err = p.Run(ctx)
 	st := p.Stats()
 	logger.Info("stopped", "consumed", st.Consumed, "events", st.Events, "records_written", st.RecordsWritten,
-		"dead_lettered", sum(st.DeadLettered))
+		"dead_lettered", sum(st.DeadLettered), "suppressed", sum(st.Suppressed))
+	stopOps()
+	if ops != nil {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if serr := ops.shutdown(shutdownCtx); serr != nil {
+			logger.Warn("operations endpoint shutdown", "err", serr)
+		}
+	}
 	return err
 }
 

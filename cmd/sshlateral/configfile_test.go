@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sshlateral.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// configTestFlags is a small flag set with the kinds of flags run has.
+type configTestFlags struct {
+	fs                *flag.FlagSet
+	group, brokers    string
+	config            string
+	session           time.Duration
+	partitions        int
+	tls, createTopics bool
+}
+
+func newConfigTestFlags() *configTestFlags {
+	c := &configTestFlags{fs: flag.NewFlagSet("run", flag.ContinueOnError)}
+	c.fs.StringVar(&c.group, "group", "sshlateral", "")
+	c.fs.StringVar(&c.brokers, "brokers", "", "")
+	c.fs.DurationVar(&c.session, "session-timeout", 45*time.Second, "")
+	c.fs.IntVar(&c.partitions, "partitions", 12, "")
+	c.fs.BoolVar(&c.tls, "tls", false, "")
+	c.fs.BoolVar(&c.createTopics, "create-topics", false, "")
+	c.fs.StringVar(&c.config, configFlagName, "", "")
+	return c
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	file := writeConfig(t, `
+group: from-file
+brokers: [k1:9092, "k2:9092"]
+session-timeout: 30s
+partitions: 24
+tls: true
+create-topics: ~   # null leaves the default
+`)
+	cases := []struct {
+		name        string
+		args        []string
+		env         map[string]string
+		wantGroup   string
+		wantBrokers string
+		wantSession time.Duration
+		wantParts   int
+		wantTLS     bool
+	}{
+		{"defaults without file", nil, nil, "sshlateral", "", 45 * time.Second, 12, false},
+		{"file beats defaults", []string{"--config", file}, nil, "from-file", "k1:9092,k2:9092", 30 * time.Second, 24, true},
+		{"file named by environment", nil, map[string]string{"SSHLATERAL_CONFIG": file}, "from-file", "k1:9092,k2:9092", 30 * time.Second, 24, true},
+		{"environment beats file", []string{"--config", file},
+			map[string]string{"SSHLATERAL_GROUP": "from-env", "SSHLATERAL_SESSION_TIMEOUT": "20s", "SSHLATERAL_TLS": "false"},
+			"from-env", "k1:9092,k2:9092", 20 * time.Second, 24, false},
+		{"flag beats environment and file", []string{"--config", file, "--group", "from-flag", "--partitions=6"},
+			map[string]string{"SSHLATERAL_GROUP": "from-env", "SSHLATERAL_PARTITIONS": "8"},
+			"from-flag", "k1:9092,k2:9092", 30 * time.Second, 6, true},
+		{"flag beats default when the file is silent", []string{"--config", writeConfig(t, "group: g\n"), "--session-timeout", "10s"}, nil,
+			"g", "", 10 * time.Second, 12, false},
+		{"empty file", []string{"--config", writeConfig(t, "")}, nil, "sshlateral", "", 45 * time.Second, 12, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newConfigTestFlags()
+			e := env{getenv: mapEnv(tc.env), stderr: io.Discard}
+			if err := parseFlagsWithConfig(c.fs, e, tc.args, &c.config); err != nil {
+				t.Fatal(err)
+			}
+			if c.group != tc.wantGroup || c.brokers != tc.wantBrokers || c.session != tc.wantSession || c.partitions != tc.wantParts || c.tls != tc.wantTLS || c.createTopics {
+				t.Fatalf("group %q brokers %q session %s partitions %d tls %v create-topics %v; want %q %q %s %d %v false",
+					c.group, c.brokers, c.session, c.partitions, c.tls, c.createTopics,
+					tc.wantGroup, tc.wantBrokers, tc.wantSession, tc.wantParts, tc.wantTLS)
+			}
+		})
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	cases := []struct {
+		name, content string
+		want          []string
+	}{
+		{"unknown key", "group: g\nbrokres: k:9092\n", []string{"line 2", `unknown key "brokres"`}},
+		{"bad duration", "session-timeout: soon\n", []string{"--session-timeout", "line 1", `"soon"`}},
+		{"bad int", "partitions: many\n", []string{"--partitions", `"many"`}},
+		{"bad bool", "tls: maybe\n", []string{"--tls", `"maybe"`}},
+		{"nested config", "config: other.yaml\n", []string{"cannot name another"}},
+		{"not a mapping", "- group\n", []string{"want a mapping"}},
+		{"mapping value", "group:\n  name: g\n", []string{`key "group"`, "scalar or a list"}},
+		{"duplicate key", "group: a\ngroup: b\n", []string{`key "group" already given on line 1`}},
+		{"invalid yaml", "group: [\n", []string{"parse YAML"}},
+		{"every error reported", "partitions: x\ntls: y\n", []string{"--partitions", "--tls"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newConfigTestFlags()
+			path := writeConfig(t, tc.content)
+			err := parseFlagsWithConfig(c.fs, env{getenv: mapEnv(nil), stderr: io.Discard}, []string{"--config", path}, &c.config)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		c := newConfigTestFlags()
+		err := parseFlagsWithConfig(c.fs, env{getenv: mapEnv(nil), stderr: io.Discard}, []string{"--config", "/nonexistent/x.yaml"}, &c.config)
+		if err == nil || !strings.HasPrefix(err.Error(), "--config") {
+			t.Fatalf("error %v, want one starting with --config", err)
+		}
+	})
+}
+
+// cmdRun rejects invalid values before it connects anywhere, naming each
+// flag, whichever layer the value came from.
+func TestRunRejectsInvalidValues(t *testing.T) {
+	badFilter := filepath.Join(t.TempDir(), "allow.yaml")
+	if err := os.WriteFile(badFilter, []byte("rules:\n  - name: empty\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"config file values", []string{"run", "--config", writeConfig(t, "brokers: 127.0.0.1:1\nsession-timeout: 1s\ntls-cert: c.pem\nready-max-lag: -1\n")}, nil,
+			[]string{"--session-timeout", "--tls-cert", "--ready-max-lag"}},
+		{"environment values", []string{"run"}, map[string]string{"SSHLATERAL_BROKERS": "127.0.0.1:1", "SSHLATERAL_SASL_MECHANISM": "gssapi", "SSHLATERAL_FILTER_POLL_INTERVAL": "-1s"},
+			[]string{"--sasl-mechanism", `"gssapi"`, "--filter-poll-interval"}},
+		{"flag values", []string{"run", "--brokers", "127.0.0.1:1", "--sasl-mechanism", "plain", "--sasl-username", "u", "--pprof", "--http-addr", ""}, nil,
+			[]string{"--sasl-password", "--sasl-mechanism plain", "--pprof"}},
+		{"missing brokers", []string{"run", "--http-addr", "nonsense"}, nil, []string{"--brokers", "--http-addr"}},
+		{"invalid allowlist", []string{"run", "--brokers", "127.0.0.1:1", "--filter", badFilter}, nil, []string{"--filter " + badFilter, "no condition"}},
+		{"unknown config key", []string{"run", "--config", writeConfig(t, "brokerz: x\n")}, nil, []string{"--config", `"brokerz"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(context.Background(), tc.args, mapEnv(tc.env), strings.NewReader(""), io.Discard, &stderr)
+			if code != 1 {
+				t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, stderr.String())
+				}
+			}
+		})
+	}
+}
+
+// yamlBlock returns the first ```yaml block of a document that starts with
+// prefix.
+func yamlBlock(t *testing.T, doc, prefix string) string {
+	t.Helper()
+	for _, block := range strings.Split(doc, "```yaml\n")[1:] {
+		body, _, ok := strings.Cut(block, "```")
+		if ok && strings.HasPrefix(body, prefix) {
+			return body
+		}
+	}
+	t.Fatalf("no yaml block starting with %q", prefix)
+	return ""
+}
+
+// The examples in docs/operations.md must load.
+func TestOperationsDocExamples(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	t.Run("config file", func(t *testing.T) {
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		addPipelineFlags(fs, "early")
+		addSecurityFlags(fs)
+		addOpsFlags(fs)
+		values, err := parseConfigFile([]byte(yamlBlock(t, doc, "# /etc/sshlateral/config.yaml")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range values {
+			if fs.Lookup(v.key) == nil {
+				t.Errorf("line %d: %q is not a flag of run", v.line, v.key)
+			}
+		}
+	})
+	t.Run("allowlist", func(t *testing.T) {
+		f, err := parseFilter("filter.yaml", []byte(yamlBlock(t, doc, "rules:")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Len() < 4 {
+			t.Fatalf("%d rules", f.Len())
+		}
+	})
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/consumer"
+)
+
+// pipelineStats is what metrics and readiness read from a running pipeline
+// (*consumer.Pipeline) at scrape time.
+type pipelineStats interface {
+	Stats() consumer.Stats
+	Partitions() []consumer.PartitionStat
+}
+
+// allowlistStats is what metrics read from the allowlist in force.
+type allowlistStats interface {
+	ruleCount() int
+	reloadCounts() (succeeded, failed int64)
+	lastSuccess() time.Time
+}
+
+const metricsNamespace = "sshlateral"
+
+// emissions are always exported, zero until seen, so that rate() over
+// LATE works before the first late result.
+var emissions = []string{"EARLY", "FINAL", "LATE"}
+
+// pipelineCollector turns one Stats and one Partitions snapshot per scrape
+// into metrics: nothing is counted twice and the pipeline's hot path stays
+// free of metric updates.
+type pipelineCollector struct {
+	src pipelineStats
+	now func() time.Time
+
+	consumed, events, prefiltered, skipped, deadLettered, results, suppressed *prometheus.Desc
+	written, rebalances, commitFailures, aborts, assigned                     *prometheus.Desc
+	partConsumed, openWindows, openGroups, lag, eventTimeLag, watermark       *prometheus.Desc
+	lastRecord                                                                *prometheus.Desc
+}
+
+func newPipelineCollector(src pipelineStats, now func() time.Time) *pipelineCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "", name), help, labels, nil)
+	}
+	tp := []string{"topic", "partition"}
+	return &pipelineCollector{
+		src:            src,
+		now:            now,
+		consumed:       d("consumed_records_total", "Input records read."),
+		events:         d("events_total", "Process events fully decoded and given to the matcher."),
+		prefiltered:    d("prefiltered_events_total", "Process events rejected by the prefilter (cannot match)."),
+		skipped:        d("skipped_records_total", "Input records that are not process events, by reason.", "reason"),
+		deadLettered:   d("dead_lettered_records_total", "Undecodable input records sent to the DLQ topic, by reason.", "reason"),
+		results:        d("results_total", "Detection results (matches) before the allowlist, by emission: EARLY, FINAL, LATE.", "emission"),
+		suppressed:     d("suppressed_results_total", "Results suppressed by the allowlist, by rule.", "rule"),
+		written:        d("risk_records_written_total", "Risk records acknowledged by the broker (two per unsuppressed result)."),
+		rebalances:     d("rebalances_total", "Consumer group assignment changes seen."),
+		commitFailures: d("commit_failures_total", "Offset or transaction commits that failed."),
+		aborts:         d("transaction_aborts_total", "Exactly-once transactions aborted."),
+		assigned:       d("assigned_partitions", "Input partitions this instance owns."),
+		partConsumed:   d("partition_consumed_records_total", "Input records read from the partition since this instance was assigned it.", tp...),
+		openWindows:    d("partition_open_windows", "Open event-time windows of the partition.", tp...),
+		openGroups:     d("partition_open_groups", "Open result groups of the partition.", tp...),
+		lag:            d("partition_lag_records", "Consumer lag: partition high watermark at the last fetch minus the next offset to process.", tp...),
+		eventTimeLag:   d("partition_event_time_lag_seconds", "Wall clock minus the partition's event-time watermark (absent until the first event).", tp...),
+		watermark:      d("partition_watermark_timestamp_seconds", "Event-time watermark of the partition, unix seconds (absent until the first event).", tp...),
+		lastRecord:     d("partition_last_record_timestamp_seconds", "Wall clock of the last record processed, unix seconds (absent until the first record).", tp...),
+	}
+}
+
+func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.consumed, c.events, c.prefiltered, c.skipped, c.deadLettered, c.results,
+		c.suppressed, c.written, c.rebalances, c.commitFailures, c.aborts, c.assigned, c.partConsumed,
+		c.openWindows, c.openGroups, c.lag, c.eventTimeLag, c.watermark, c.lastRecord} {
+		ch <- d
+	}
+}
+
+func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.src.Stats()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(c.consumed, st.Consumed)
+	counter(c.events, st.Events)
+	counter(c.prefiltered, st.Prefiltered)
+	counter(c.written, st.RecordsWritten)
+	counter(c.rebalances, st.Rebalances)
+	counter(c.commitFailures, st.CommitFailures)
+	counter(c.aborts, st.Aborts)
+	for reason, n := range st.Skipped {
+		counter(c.skipped, n, reason)
+	}
+	for reason, n := range st.DeadLettered {
+		counter(c.deadLettered, n, reason)
+	}
+	for _, e := range emissions {
+		counter(c.results, st.Results[e], e)
+	}
+	for e, n := range st.Results {
+		if e != "EARLY" && e != "FINAL" && e != "LATE" {
+			counter(c.results, n, e)
+		}
+	}
+	for rule, n := range st.Suppressed {
+		counter(c.suppressed, n, rule)
+	}
+
+	now := c.now()
+	parts := c.src.Partitions()
+	gauge(c.assigned, float64(len(parts)))
+	for _, ps := range parts {
+		labels := []string{ps.Topic, strconv.FormatInt(int64(ps.Partition), 10)}
+		counter(c.partConsumed, ps.Consumed, labels...)
+		gauge(c.openWindows, float64(ps.OpenWindows), labels...)
+		gauge(c.openGroups, float64(ps.OpenGroups), labels...)
+		gauge(c.lag, float64(partitionLag(ps)), labels...)
+		if !ps.Watermark.IsZero() {
+			gauge(c.eventTimeLag, now.Sub(ps.Watermark).Seconds(), labels...)
+			gauge(c.watermark, unixSeconds(ps.Watermark), labels...)
+		}
+		if !ps.LastEvent.IsZero() {
+			gauge(c.lastRecord, unixSeconds(ps.LastEvent), labels...)
+		}
+	}
+}
+
+// partitionLag is the records between the next offset to process and the
+// high watermark of the last fetch; never negative.
+func partitionLag(ps consumer.PartitionStat) int64 {
+	if lag := ps.HighWater - ps.NextOffset; lag > 0 {
+		return lag
+	}
+	return 0
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// allowlistCollector exports the state of the --filter file.
+type allowlistCollector struct {
+	src                  allowlistStats
+	rules, loads, lastOK *prometheus.Desc
+}
+
+func newAllowlistCollector(src allowlistStats) *allowlistCollector {
+	return &allowlistCollector{
+		src:    src,
+		rules:  prometheus.NewDesc("sshlateral_allowlist_rules", "Rules of the allowlist in force.", nil, nil),
+		loads:  prometheus.NewDesc("sshlateral_allowlist_loads_total", "Allowlist file loads, by result: success or failure (the previous rules stay in force).", []string{"result"}, nil),
+		lastOK: prometheus.NewDesc("sshlateral_allowlist_last_success_timestamp_seconds", "When the allowlist in force was loaded, unix seconds.", nil, nil),
+	}
+}
+
+func (c *allowlistCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.rules
+	ch <- c.loads
+	ch <- c.lastOK
+}
+
+func (c *allowlistCollector) Collect(ch chan<- prometheus.Metric) {
+	ok, failed := c.src.reloadCounts()
+	ch <- prometheus.MustNewConstMetric(c.rules, prometheus.GaugeValue, float64(c.src.ruleCount()))
+	ch <- prometheus.MustNewConstMetric(c.loads, prometheus.CounterValue, float64(ok), "success")
+	ch <- prometheus.MustNewConstMetric(c.loads, prometheus.CounterValue, float64(failed), "failure")
+	if t := c.src.lastSuccess(); !t.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.lastOK, prometheus.GaugeValue, unixSeconds(t))
+	}
+}
+
+// kafkaLatency measures latency at the Kafka client, through franz-go hooks
+// given to the pipeline's clients with kgo.WithHooks:
+//   - input record age: poll time minus the record's timestamp, for records
+//     of the input topic (the changelog read at restore is not counted);
+//   - produce latency: acknowledgement time minus produce time, by topic.
+type kafkaLatency struct {
+	inputTopic string
+	recordAge  prometheus.Histogram
+	produce    *prometheus.HistogramVec
+	now        func() time.Time
+}
+
+var (
+	_ kgo.HookFetchRecordUnbuffered   = (*kafkaLatency)(nil)
+	_ kgo.HookProduceRecordUnbuffered = (*kafkaLatency)(nil)
+)
+
+func newKafkaLatency(inputTopic string) *kafkaLatency {
+	return &kafkaLatency{
+		inputTopic: inputTopic,
+		recordAge: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metricsNamespace,
+			Name:      "input_record_age_seconds",
+			Help:      "Age of input records when polled: poll time minus record timestamp (producer or broker clock).",
+			Buckets:   []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600},
+		}),
+		produce: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace,
+			Name:      "produce_latency_seconds",
+			Help:      "Time from producing a record to the broker's acknowledgement, by topic (output, DLQ, changelog).",
+			Buckets:   []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"topic"}),
+		now: time.Now,
+	}
+}
+
+func (k *kafkaLatency) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
+	if !polled || r.Topic != k.inputTopic || r.Timestamp.IsZero() {
+		return
+	}
+	age := k.now().Sub(r.Timestamp).Seconds()
+	if age < 0 {
+		age = 0 // producer clock ahead of ours
+	}
+	k.recordAge.Observe(age)
+}
+
+func (k *kafkaLatency) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
+	if err != nil || r.Timestamp.IsZero() {
+		return
+	}
+	k.produce.WithLabelValues(r.Topic).Observe(k.now().Sub(r.Timestamp).Seconds())
+}
+
+// metricsOptions selects the optional collectors of newMetricsRegistry.
+type metricsOptions struct {
+	allowlist allowlistStats // nil without --filter
+	latency   *kafkaLatency  // nil when no Kafka client is instrumented
+	now       func() time.Time
+}
+
+// newMetricsRegistry registers the pipeline, allowlist, latency, Go runtime
+// and process collectors on a registry of their own.
+func newMetricsRegistry(src pipelineStats, opts metricsOptions) (*prometheus.Registry, error) {
+	if opts.now == nil {
+		opts.now = time.Now
+	}
+	reg := prometheus.NewRegistry()
+	cs := []prometheus.Collector{
+		newPipelineCollector(src, opts.now),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+	if opts.allowlist != nil {
+		cs = append(cs, newAllowlistCollector(opts.allowlist))
+	}
+	if opts.latency != nil {
+		cs = append(cs, opts.latency.recordAge, opts.latency.produce)
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
