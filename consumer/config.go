@@ -43,6 +43,12 @@ func (g Guarantee) String() string {
 	return "at-least-once"
 }
 
+// Suppressor decides whether a result is allowlisted. It must be safe for
+// concurrent use; a reloadable filter swaps its rules atomically.
+type Suppressor interface {
+	Suppress(r *processor.Result) (rule string, suppressed bool)
+}
+
 // Config configures a Pipeline. DefaultConfig gives every default; Validate
 // checks a config once, at start.
 type Config struct {
@@ -93,6 +99,14 @@ type Config struct {
 	TickInterval time.Duration
 	// ShutdownTimeout bounds the final flush and commit. Default 20s.
 	ShutdownTimeout time.Duration
+	// Suppressor is the allowlist (ESCU's filter macro), applied to results
+	// after aggregation. Default none: nothing is suppressed.
+	Suppressor Suppressor
+	// ObserveBatch, when set, is called by a partition worker after a batch
+	// is fully handled (outputs acknowledged and offsets marked, or added to
+	// the transaction) with the time since its processing began and its
+	// size. It must be safe for concurrent use and fast. Default nil.
+	ObserveBatch func(d time.Duration, records int)
 	// ClientOpts are extra franz-go options (TLS, SASL, logging). Default none.
 	ClientOpts []kgo.Opt
 	// Logger receives structured logs. Default slog.Default().

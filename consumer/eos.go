@@ -14,9 +14,10 @@ import (
 // eosJob asks a partition worker to process records (nil: a tick) and hand
 // back what to produce inside the current transaction.
 type eosJob struct {
-	recs  []*kgo.Record
-	now   time.Time
-	reply chan eosReply
+	recs      []*kgo.Record
+	highWater int64 // -1 on a tick
+	now       time.Time
+	reply     chan eosReply
 }
 
 type eosReply struct {
@@ -32,18 +33,23 @@ func (w *worker) runExactlyOnce() {
 		case <-w.quit:
 			return
 		case job := <-w.jobs:
+			if job.highWater >= 0 {
+				w.highWater = job.highWater
+			}
+			start := time.Now()
 			out, changelog, err := w.step(job.recs, job.now)
 			job.reply <- eosReply{out: out, changelog: changelog, err: err}
 			w.publishStats()
+			w.observe(start, len(job.recs))
 		}
 	}
 }
 
 // ask sends a job to the worker and waits for its reply.
-func (w *worker) ask(recs []*kgo.Record, now time.Time) eosReply {
+func (w *worker) ask(recs []*kgo.Record, highWater int64, now time.Time) eosReply {
 	reply := make(chan eosReply, 1)
 	select {
-	case w.jobs <- eosJob{recs: recs, now: now, reply: reply}:
+	case w.jobs <- eosJob{recs: recs, highWater: highWater, now: now, reply: reply}:
 		return <-reply
 	case <-w.done:
 		return eosReply{err: errStopped}
@@ -123,7 +129,7 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				rep := w.ask(ftp.Records, now)
+				rep := w.ask(ftp.Records, ftp.HighWatermark, now)
 				if rep.err != nil {
 					runErr = rep.err
 					return
@@ -144,7 +150,7 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 			}
 			p.wmu.Unlock()
 			for _, w := range workers {
-				rep := w.ask(nil, lastTick)
+				rep := w.ask(nil, -1, lastTick)
 				if rep.err != nil {
 					runErr = rep.err
 					break

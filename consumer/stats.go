@@ -15,6 +15,7 @@ type Stats struct {
 	Skipped        map[string]int64 // non-process records, by reason
 	DeadLettered   map[string]int64 // undecodable records sent to the DLQ, by reason
 	Results        map[string]int64 // results by emission (EARLY, FINAL, LATE)
+	Suppressed     map[string]int64 // results suppressed by the allowlist, by rule
 	RecordsWritten int64            // risk records acknowledged by the broker
 	Rebalances     int64            // assignment changes seen
 	CommitFailures int64            // offset or transaction commits that failed
@@ -43,6 +44,7 @@ type counters struct {
 	skipped      map[string]int64
 	deadLettered map[string]int64
 	results      map[string]int64
+	suppressed   map[string]int64
 	partitions   map[tp]PartitionStat
 }
 
@@ -56,6 +58,7 @@ func newCounters() *counters {
 		skipped:      map[string]int64{},
 		deadLettered: map[string]int64{},
 		results:      map[string]int64{},
+		suppressed:   map[string]int64{},
 		partitions:   map[tp]PartitionStat{},
 	}
 }
@@ -70,6 +73,7 @@ func (c *counters) snapshot() Stats {
 		Skipped:        cloneMap(c.skipped),
 		DeadLettered:   cloneMap(c.deadLettered),
 		Results:        cloneMap(c.results),
+		Suppressed:     cloneMap(c.suppressed),
 		RecordsWritten: c.written.Load(),
 		Rebalances:     c.rebalances.Load(),
 		CommitFailures: c.commitFailures.Load(),

@@ -41,6 +41,7 @@ type worker struct {
 	// restored state (at-least-once can commit offsets after the changelog).
 	skipBelow  int64
 	nextOffset int64
+	highWater  int64
 	consumed   int64
 	lastEvent  time.Time
 
@@ -94,6 +95,12 @@ func (w *worker) runAtLeastOnce() {
 		case <-w.quit:
 			return
 		case ftp := <-w.batches:
+			w.highWater = ftp.HighWatermark
+			if w.nextOffset == 0 && len(ftp.Records) > 0 {
+				// Lag is visible before the first batch is done.
+				w.nextOffset = ftp.Records[0].Offset
+				w.publishStats()
+			}
 			w.handleAtLeastOnce(ftp.Records)
 		case <-tick.C:
 			w.handleAtLeastOnce(nil)
@@ -106,7 +113,8 @@ func (w *worker) runAtLeastOnce() {
 // Outputs go first: a crash in between repeats outputs (harmless, same
 // alert ids) rather than losing them.
 func (w *worker) handleAtLeastOnce(recs []*kgo.Record) {
-	out, changelog, err := w.step(recs, time.Now())
+	start := time.Now()
+	out, changelog, err := w.step(recs, start)
 	if err != nil {
 		w.p.fail(err)
 		return
@@ -124,6 +132,13 @@ func (w *worker) handleAtLeastOnce(recs []*kgo.Record) {
 		w.cl.MarkCommitRecords(recs[len(recs)-1])
 	}
 	w.publishStats()
+	w.observe(start, len(recs))
+}
+
+func (w *worker) observe(start time.Time, records int) {
+	if obs := w.p.cfg.ObserveBatch; obs != nil && records > 0 {
+		obs(time.Since(start), records)
+	}
 }
 
 func (w *worker) produce(ctx context.Context, recs []*kgo.Record) error {
@@ -184,6 +199,7 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (out, changelog []*kgo.
 	w.p.stats.consumed.Add(int64(len(recs)))
 	w.p.stats.events.Add(events)
 	w.p.stats.prefiltered.Add(prefiltered)
+	w.suppress()
 	if len(w.results) > 0 {
 		w.countResults()
 		out, err = w.p.enc.Records(w.results, out)
@@ -237,6 +253,30 @@ func (w *worker) deadLetter(r *kgo.Record, reason string, cause error) *kgo.Reco
 	return &kgo.Record{Topic: w.p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
 }
 
+// suppress drops allowlisted results in place, counting and logging each
+// with the rule that matched.
+func (w *worker) suppress() {
+	s := w.p.cfg.Suppressor
+	if s == nil || len(w.results) == 0 {
+		return
+	}
+	kept := w.results[:0]
+	for i := range w.results {
+		r := &w.results[i]
+		rule, ok := s.Suppress(r)
+		if !ok {
+			kept = append(kept, *r)
+			continue
+		}
+		w.p.stats.mu.Lock()
+		w.p.stats.suppressed[rule]++
+		w.p.stats.mu.Unlock()
+		w.p.cfg.Logger.Info("result suppressed by allowlist", "rule", rule, "alert_id", r.AlertID,
+			"dest", r.Key.Dest, "user", r.Key.User, "emission", r.Emission.String(), "topic", w.tp.topic, "partition", w.tp.partition)
+	}
+	w.results = kept
+}
+
 func (w *worker) countSkip(reason string) {
 	w.p.stats.mu.Lock()
 	w.p.stats.skipped[reason]++
@@ -259,6 +299,7 @@ func (w *worker) publishStats() {
 		Partition:   w.tp.partition,
 		Consumed:    w.consumed,
 		NextOffset:  w.nextOffset,
+		HighWater:   w.highWater,
 		Watermark:   w.part.Watermark(),
 		OpenGroups:  ps.OpenGroups,
 		OpenWindows: ps.OpenWindows,

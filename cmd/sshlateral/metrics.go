@@ -185,6 +185,7 @@ type kafkaLatency struct {
 	inputTopic string
 	recordAge  prometheus.Histogram
 	produce    *prometheus.HistogramVec
+	batch      prometheus.Histogram // consumer.Config.ObserveBatch
 	now        func() time.Time
 }
 
@@ -208,6 +209,12 @@ func newKafkaLatency(inputTopic string) *kafkaLatency {
 			Help:      "Time from producing a record to the broker's acknowledgement, by topic (output, DLQ, changelog).",
 			Buckets:   []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"topic"}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metricsNamespace,
+			Name:      "batch_duration_seconds",
+			Help:      "Processing time of one fetched batch of a partition, until its outputs are acknowledged (or in the transaction) and its offsets marked.",
+			Buckets:   prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
 		now: time.Now,
 	}
 }
@@ -222,6 +229,9 @@ func (k *kafkaLatency) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
 	}
 	k.recordAge.Observe(age)
 }
+
+// observeBatch is the pipeline's batch hook.
+func (k *kafkaLatency) observeBatch(d time.Duration, _ int) { k.batch.Observe(d.Seconds()) }
 
 func (k *kafkaLatency) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 	if err != nil || r.Timestamp.IsZero() {
@@ -253,7 +263,7 @@ func newMetricsRegistry(src pipelineStats, opts metricsOptions) (*prometheus.Reg
 		cs = append(cs, newAllowlistCollector(opts.allowlist))
 	}
 	if opts.latency != nil {
-		cs = append(cs, opts.latency.recordAge, opts.latency.produce)
+		cs = append(cs, opts.latency.recordAge, opts.latency.produce, opts.latency.batch)
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -208,6 +208,7 @@ func TestKafkaLatencyHooks(t *testing.T) {
 	lat.OnFetchRecordUnbuffered(&kgo.Record{Topic: "changelog", Timestamp: testNow.Add(-9 * time.Second)}, true) // restore
 	lat.OnProduceRecordUnbuffered(&kgo.Record{Topic: "out", Timestamp: testNow.Add(-20 * time.Millisecond)}, nil)
 	lat.OnProduceRecordUnbuffered(&kgo.Record{Topic: "out", Timestamp: testNow.Add(-time.Second)}, io.EOF) // failed
+	lat.observeBatch(3*time.Millisecond, 500)
 
 	wantSamples(t, scrape(t, base), map[string]float64{
 		"sshlateral_input_record_age_seconds_count":                             2,
@@ -217,6 +218,9 @@ func TestKafkaLatencyHooks(t *testing.T) {
 		"sshlateral_produce_latency_seconds_count{topic=\"out\"}":               1,
 		"sshlateral_produce_latency_seconds_bucket{topic=\"out\",le=\"0.01\"}":  0,
 		"sshlateral_produce_latency_seconds_bucket{topic=\"out\",le=\"0.025\"}": 1,
+		"sshlateral_batch_duration_seconds_count":                               1,
+		"sshlateral_batch_duration_seconds_bucket{le=\"0.002\"}":                0,
+		"sshlateral_batch_duration_seconds_bucket{le=\"0.004\"}":                1,
 	})
 }
 

@@ -105,6 +105,7 @@ func cmdRun(ctx context.Context, e env, args []string) error {
 	if of.httpAddr != "" {
 		latency = newKafkaLatency(cfg.InputTopic)
 		cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(latency))
+		cfg.ObserveBatch = latency.observeBatch
 	}
 	var allowlist *filterHolder
 	if of.filter != "" {

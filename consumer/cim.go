@@ -1,0 +1,579 @@
+package consumer
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// The CIM decoder reads one JSON object per record whose keys are Splunk
+// Endpoint.Processes field names, with or without the "Processes." prefix:
+// dest, user, process, process_name, process_path, process_id,
+// parent_process, parent_process_name, parent_process_path,
+// parent_process_id, original_file_name, and _time.
+//
+// It is a hand scanner that validates the whole record as JSON (the same
+// documents encoding/json accepts, including its nesting limit) and unescapes
+// strings as encoding/json does (invalid UTF-8 and lone surrogates become
+// U+FFFD). Decisions:
+//   - Keys are case-sensitive. When a field appears more than once, with or
+//     without the prefix, the last one wins, as with encoding/json.
+//   - A string is taken as is; null means missing; a number becomes its
+//     decimal text (1234 -> "1234"; 1234.0 -> "1234"; other non-integers keep
+//     their JSON spelling); true/false become "true"/"false"; an object or
+//     array is an error.
+//   - process_name is not derived from process_path when absent: the record
+//     is already a data-model row, and tstats would see null there. (Sysmon
+//     input derives it from Image, as the Splunk add-on does.)
+//   - _time is an RFC 3339 string, or epoch seconds as a number or numeric
+//     string, fraction allowed (read exactly to the nanosecond when written
+//     as plain digits). Missing or null _time is an error.
+
+// fTime marks the _time key.
+const fTime = numFields
+
+// maxJSONDepth is encoding/json's nesting limit.
+const maxJSONDepth = 10000
+
+// maxEpoch is 9999-12-31T23:59:59Z.
+const maxEpoch = 253402300799
+
+func cimErr(format string, args ...any) error {
+	return fmt.Errorf("cim: "+format, args...)
+}
+
+func cimField(key []byte) int {
+	if bytes.HasPrefix(key, []byte("Processes.")) {
+		key = key[len("Processes."):]
+		if string(key) == "_time" {
+			return -1
+		}
+	}
+	switch string(key) {
+	case "_time":
+		return fTime
+	case "dest":
+		return fDest
+	case "user":
+		return fUser
+	case "process":
+		return fProcess
+	case "process_name":
+		return fProcessName
+	case "process_path":
+		return fProcessPath
+	case "process_id":
+		return fProcessID
+	case "parent_process":
+		return fParentProcess
+	case "parent_process_name":
+		return fParentProcessName
+	case "parent_process_path":
+		return fParentProcessPath
+	case "parent_process_id":
+		return fParentProcessID
+	case "original_file_name":
+		return fOriginalFileName
+	}
+	return -1
+}
+
+var cimFieldNames = [numFields + 1]string{
+	fDest: "dest", fUser: "user", fProcess: "process", fProcessName: "process_name",
+	fProcessPath: "process_path", fProcessID: "process_id", fParentProcess: "parent_process",
+	fParentProcessName: "parent_process_name", fParentProcessPath: "parent_process_path",
+	fParentProcessID: "parent_process_id", fOriginalFileName: "original_file_name", fTime: "_time",
+}
+
+// decodeCIM decodes one JSON object. With prefilter set, a first pass
+// validates the record and reads only _time and process_name; a process
+// start whose process_name cannot be "ssh" ends there as OutcomeNoMatch,
+// without allocating. The rare possible match is decoded again in full.
+func (d *Decoder) decodeCIM(rec []byte, ev *processor.Event, prefilter bool) (Outcome, error) {
+	t, err := d.scanCIM(rec, prefilter)
+	if err != nil {
+		return 0, err
+	}
+	if prefilter {
+		if !d.haveName || !mayBeSSH(d.name) {
+			ev.Time = t
+			return OutcomeNoMatch, nil
+		}
+		if t, err = d.scanCIM(rec, false); err != nil {
+			return 0, err
+		}
+	}
+	ev.Time = t
+	d.fillEvent(ev)
+	return OutcomeEvent, nil
+}
+
+// scanCIM validates rec and collects its fields; in lazy mode it keeps only
+// _time and process_name (in d.name).
+func (d *Decoder) scanCIM(rec []byte, lazy bool) (time.Time, error) {
+	d.resetFields()
+	d.name, d.haveName = d.name[:0], false
+	var t time.Time
+	haveTime := false
+
+	p := skipSpace(rec, 0)
+	if p >= len(rec) || rec[p] != '{' {
+		return t, cimErr("record is not a json object")
+	}
+	p = skipSpace(rec, p+1)
+	if p < len(rec) && rec[p] == '}' {
+		p++
+	} else {
+		for {
+			if p >= len(rec) || rec[p] != '"' {
+				return t, cimErr("expected object key at byte %d", p)
+			}
+			ke, slow, err := scanJSONString(rec, p)
+			if err != nil {
+				return t, err
+			}
+			key := rec[p+1 : ke]
+			if slow {
+				d.tmp = appendJSONUnescaped(d.tmp[:0], key)
+				key = d.tmp
+			}
+			f := cimField(key)
+			p = skipSpace(rec, ke+1)
+			if p >= len(rec) || rec[p] != ':' {
+				return t, cimErr("expected ':' at byte %d", p)
+			}
+			p = skipSpace(rec, p+1)
+			if f < 0 {
+				if p, err = skipJSONValue(rec, p, 2); err != nil {
+					return t, err
+				}
+			} else {
+				if p, err = d.cimValue(rec, p, f, lazy, &t, &haveTime); err != nil {
+					return t, err
+				}
+			}
+			p = skipSpace(rec, p)
+			if p >= len(rec) {
+				return t, cimErr("unexpected end of record")
+			}
+			if rec[p] == ',' {
+				p = skipSpace(rec, p+1)
+				continue
+			}
+			if rec[p] == '}' {
+				p++
+				break
+			}
+			return t, cimErr("expected ',' or '}' at byte %d", p)
+		}
+	}
+	if p = skipSpace(rec, p); p != len(rec) {
+		return t, cimErr("trailing data after object at byte %d", p)
+	}
+	if !haveTime {
+		return t, cimErr("missing _time")
+	}
+	return t, nil
+}
+
+// cimValue reads the value of a mapped key at p and returns the position
+// after it.
+func (d *Decoder) cimValue(rec []byte, p, f int, lazy bool, t *time.Time, haveTime *bool) (int, error) {
+	if p >= len(rec) {
+		return p, cimErr("unexpected end of record")
+	}
+	switch c := rec[p]; {
+	case c == '"':
+		end, slow, err := scanJSONString(rec, p)
+		if err != nil {
+			return p, err
+		}
+		raw := rec[p+1 : end]
+		if f == fTime {
+			v := raw
+			if slow {
+				d.tmp = appendJSONUnescaped(d.tmp[:0], raw)
+				v = d.tmp
+			}
+			tt, ok := parseCIMTimeString(v)
+			if !ok {
+				return p, cimErr("invalid _time %q", v)
+			}
+			*t, *haveTime = tt, true
+		} else if lazy {
+			if f == fProcessName {
+				d.name = d.name[:0]
+				if slow {
+					d.name = appendJSONUnescaped(d.name, raw)
+				} else {
+					d.name = append(d.name, raw...)
+				}
+				d.haveName = true
+			}
+		} else {
+			if slow {
+				start := len(d.buf)
+				d.buf = appendJSONUnescaped(d.buf, raw)
+				d.offs[f] = span{int32(start), int32(len(d.buf)), true}
+			} else {
+				d.setField(f, raw)
+			}
+		}
+		return end + 1, nil
+	case c == '-' || isDigit(c):
+		end, err := scanJSONNumber(rec, p)
+		if err != nil {
+			return p, err
+		}
+		lit := rec[p:end]
+		if f == fTime {
+			tt, ok := parseEpoch(lit)
+			if !ok {
+				return p, cimErr("invalid _time %s", lit)
+			}
+			*t, *haveTime = tt, true
+		} else if lazy {
+			if f == fProcessName {
+				d.name, d.haveName = append(d.name[:0], lit...), true
+			}
+		} else {
+			start := len(d.buf)
+			d.buf = appendCIMNumber(d.buf, lit)
+			d.offs[f] = span{int32(start), int32(len(d.buf)), true}
+		}
+		return end, nil
+	case c == 'n':
+		end, err := scanLiteral(rec, p, "null")
+		if err != nil {
+			return p, err
+		}
+		if f == fTime {
+			*haveTime = false
+			return end, nil
+		}
+		if f == fProcessName {
+			d.haveName = false
+		}
+		d.offs[f] = span{}
+		return end, nil
+	case c == 't' || c == 'f':
+		lit := "true"
+		if c == 'f' {
+			lit = "false"
+		}
+		end, err := scanLiteral(rec, p, lit)
+		if err != nil {
+			return p, err
+		}
+		if f == fTime {
+			return p, cimErr("invalid _time %s", lit)
+		}
+		if lazy && f == fProcessName {
+			d.name, d.haveName = append(d.name[:0], lit...), true
+		} else if !lazy {
+			d.setField(f, rec[p:end])
+		}
+		return end, nil
+	case c == '{' || c == '[':
+		// Validate first so that a broken record reports the syntax error.
+		if _, err := skipJSONValue(rec, p, 2); err != nil {
+			return p, err
+		}
+		return p, cimErr("field %s: objects and arrays are not supported", cimFieldNames[f])
+	}
+	return p, cimErr("invalid value at byte %d", p)
+}
+
+// scanJSONString validates the string whose opening quote is at p and
+// returns the index of its closing quote. slow reports escapes or non-ASCII
+// bytes, which need appendJSONUnescaped.
+func scanJSONString(b []byte, p int) (end int, slow bool, err error) {
+	for i := p + 1; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '"':
+			return i, slow, nil
+		case c == '\\':
+			slow = true
+			i++
+			if i >= len(b) {
+				return 0, false, cimErr("unterminated string at byte %d", p)
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) || hex4(b[i+1:i+5]) < 0 {
+					return 0, false, cimErr("invalid \\u escape at byte %d", i)
+				}
+				i += 4
+			default:
+				return 0, false, cimErr("invalid escape at byte %d", i)
+			}
+		case c < 0x20:
+			return 0, false, cimErr("control character in string at byte %d", i)
+		case c >= utf8.RuneSelf:
+			slow = true
+		}
+	}
+	return 0, false, cimErr("unterminated string at byte %d", p)
+}
+
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+// appendJSONUnescaped appends the content of a validated JSON string as
+// encoding/json decodes it.
+func appendJSONUnescaped(dst, s []byte) []byte {
+	for r := 0; r < len(s); {
+		c := s[r]
+		switch {
+		case c == '\\':
+			r++
+			switch s[r] {
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				rr := hex4(s[r+1:])
+				r += 5
+				if utf16.IsSurrogate(rr) {
+					if r+1 < len(s) && s[r] == '\\' && s[r+1] == 'u' {
+						if dec := utf16.DecodeRune(rr, hex4(s[r+2:])); dec != utf8.RuneError {
+							dst = utf8.AppendRune(dst, dec)
+							r += 6
+							continue
+						}
+					}
+					rr = utf8.RuneError
+				}
+				dst = utf8.AppendRune(dst, rr)
+				continue
+			default: // " \ /
+				dst = append(dst, s[r])
+			}
+			r++
+		case c < utf8.RuneSelf:
+			dst = append(dst, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			dst = utf8.AppendRune(dst, rr)
+			r += size
+		}
+	}
+	return dst
+}
+
+// scanJSONNumber validates the number at p and returns its end.
+func scanJSONNumber(b []byte, p int) (int, error) {
+	end := jsonNumberEnd(b, p)
+	if end < 0 {
+		return 0, cimErr("invalid number at byte %d", p)
+	}
+	return end, nil
+}
+
+// jsonNumberEnd returns the end of the JSON number at p, or -1.
+func jsonNumberEnd(b []byte, p int) int {
+	i := p
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return -1
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	return i
+}
+
+func scanLiteral(b []byte, p int, lit string) (int, error) {
+	if !bytes.HasPrefix(b[p:], []byte(lit)) {
+		return 0, cimErr("invalid literal at byte %d", p)
+	}
+	return p + len(lit), nil
+}
+
+// skipJSONValue validates the value at p, nested depth levels deep (the
+// top-level object is 1), and returns its end.
+func skipJSONValue(b []byte, p, depth int) (int, error) {
+	if p >= len(b) {
+		return p, cimErr("unexpected end of record")
+	}
+	switch c := b[p]; {
+	case c == '"':
+		end, _, err := scanJSONString(b, p)
+		return end + 1, err
+	case c == '-' || isDigit(c):
+		return scanJSONNumber(b, p)
+	case c == 't':
+		return scanLiteral(b, p, "true")
+	case c == 'f':
+		return scanLiteral(b, p, "false")
+	case c == 'n':
+		return scanLiteral(b, p, "null")
+	case c == '{' || c == '[':
+		if depth > maxJSONDepth {
+			return p, cimErr("exceeded max depth")
+		}
+		closeBy := byte('}')
+		if c == '[' {
+			closeBy = ']'
+		}
+		p = skipSpace(b, p+1)
+		if p < len(b) && b[p] == closeBy {
+			return p + 1, nil
+		}
+		for {
+			var err error
+			if c == '{' {
+				if p >= len(b) || b[p] != '"' {
+					return p, cimErr("expected object key at byte %d", p)
+				}
+				end, _, err := scanJSONString(b, p)
+				if err != nil {
+					return p, err
+				}
+				p = skipSpace(b, end+1)
+				if p >= len(b) || b[p] != ':' {
+					return p, cimErr("expected ':' at byte %d", p)
+				}
+				p = skipSpace(b, p+1)
+			}
+			if p, err = skipJSONValue(b, p, depth+1); err != nil {
+				return p, err
+			}
+			p = skipSpace(b, p)
+			if p >= len(b) {
+				return p, cimErr("unexpected end of record")
+			}
+			if b[p] == ',' {
+				p = skipSpace(b, p+1)
+				continue
+			}
+			if b[p] == closeBy {
+				return p + 1, nil
+			}
+			return p, cimErr("expected ',' or '%c' at byte %d", closeBy, p)
+		}
+	}
+	return p, cimErr("invalid value at byte %d", p)
+}
+
+// appendCIMNumber appends the field text of a JSON number.
+func appendCIMNumber(dst, lit []byte) []byte {
+	if bytes.IndexAny(lit, ".eE") < 0 {
+		return append(dst, lit...)
+	}
+	v, err := strconv.ParseFloat(string(lit), 64)
+	if err == nil && v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.AppendInt(dst, int64(v), 10)
+	}
+	return append(dst, lit...)
+}
+
+// parseCIMTimeString reads _time given as a string: RFC 3339 or epoch
+// seconds.
+func parseCIMTimeString(s []byte) (time.Time, bool) {
+	if jsonNumberEnd(s, 0) == len(s) {
+		return parseEpoch(s)
+	}
+	return parseRFC3339(s)
+}
+
+// parseEpoch reads epoch seconds from a JSON number. Plain decimals are read
+// exactly (nanoseconds truncated); exponents go through float64. Negative
+// times and times after year 9999 are refused.
+func parseEpoch(lit []byte) (time.Time, bool) {
+	intEnd := 0
+	for intEnd < len(lit) && isDigit(lit[intEnd]) {
+		intEnd++
+	}
+	if intEnd > 0 && (intEnd == len(lit) || lit[intEnd] == '.' && bytes.IndexAny(lit[intEnd:], "eE") < 0) {
+		var sec int64
+		for _, c := range lit[:intEnd] {
+			sec = sec*10 + int64(c-'0')
+			if sec > maxEpoch {
+				return time.Time{}, false
+			}
+		}
+		var nsec int64
+		if intEnd < len(lit) {
+			frac := lit[intEnd+1:]
+			for i := 0; i < 9; i++ {
+				nsec *= 10
+				if i < len(frac) {
+					nsec += int64(frac[i] - '0')
+				}
+			}
+		}
+		return time.Unix(sec, nsec).UTC(), true
+	}
+	v, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil || math.IsNaN(v) || v < 0 || v > maxEpoch {
+		return time.Time{}, false
+	}
+	sec := math.Floor(v)
+	nsec := int64(math.Round((v - sec) * 1e9))
+	if nsec >= 1e9 {
+		nsec = 1e9 - 1
+	}
+	return time.Unix(int64(sec), nsec).UTC(), true
+}

@@ -1,0 +1,93 @@
+package consumer
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// benchLine returns the first line of path that contains every one of subs.
+func benchLine(b *testing.B, path string, subs ...string) []byte {
+	b.Helper()
+	for _, line := range readLines(b, path) {
+		ok := true
+		for _, s := range subs {
+			ok = ok && bytes.Contains(line, []byte(s))
+		}
+		if ok {
+			return line
+		}
+	}
+	b.Fatalf("%s: no line with %q", path, subs)
+	return nil
+}
+
+// The benchmark records: a matching synthetic ssh event and a real
+// non-ssh EventID 1 (sigma regression), both v1.1 layout behind a syslog
+// header.
+func sysmonBenchLines(b *testing.B) (match, nomatch []byte) {
+	match = benchLine(b, "../testdata/synthetic/positives.log", "<EventID>1<", "/usr/bin/ssh<", "oBatchMode", "http:")
+	nomatch = readLines(b, "../testdata/real/sigma_regression/gh_auth_token_sysmon_linux.log")[0]
+	return match, nomatch
+}
+
+func benchDecode(b *testing.B, line []byte, format Format, full bool, want Outcome) {
+	d := newTestDecoder(b, format)
+	var ev processor.Event
+	decode := d.Decode
+	if full {
+		decode = d.DecodeFull
+	}
+	if out, err := decode(line, &ev); err != nil || out != want {
+		b.Fatalf("got %v %v, want %v", out, err, want)
+	}
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_, _ = decode(line, &ev)
+	}
+}
+
+func BenchmarkSysmonFast(b *testing.B) {
+	match, nomatch := sysmonBenchLines(b)
+	b.Run("match", func(b *testing.B) { benchDecode(b, match, FormatAuto, false, OutcomeEvent) })
+	b.Run("nomatch", func(b *testing.B) { benchDecode(b, nomatch, FormatAuto, false, OutcomeNoMatch) })
+	b.Run("full", func(b *testing.B) { benchDecode(b, nomatch, FormatAuto, true, OutcomeEvent) })
+	skip := readLines(b, "../testdata/real/zircolite_sysmon_linux/sysmon_linux_sample.log")[0]
+	b.Run("skip", func(b *testing.B) { benchDecode(b, skip, FormatAuto, false, OutcomeSkip) })
+}
+
+// BenchmarkSysmonEncodingXML is the reference decoder on the same matching
+// event as BenchmarkSysmonFast/match.
+func BenchmarkSysmonEncodingXML(b *testing.B) {
+	match, _ := sysmonBenchLines(b)
+	if r := refDecodeSysmon(match, fixedNow); !r.ok || r.eventID != 1 {
+		b.Fatalf("reference: %+v", r)
+	}
+	b.SetBytes(int64(len(match)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = refDecodeSysmon(match, fixedNow)
+	}
+}
+
+func BenchmarkCIM(b *testing.B) {
+	path := "../testdata/synthetic/positives_cim.json"
+	match := benchLine(b, path, `process_name":"ssh"`, "oBatchMode", "http:")
+	nomatch := benchLine(b, path, `process_name":"systemctl"`)
+	b.Run("match", func(b *testing.B) { benchDecode(b, match, FormatAuto, false, OutcomeEvent) })
+	b.Run("nomatch", func(b *testing.B) { benchDecode(b, nomatch, FormatAuto, false, OutcomeNoMatch) })
+	b.Run("full", func(b *testing.B) { benchDecode(b, nomatch, FormatAuto, true, OutcomeEvent) })
+	b.Run("encoding_json", func(b *testing.B) {
+		b.SetBytes(int64(len(match)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := refDecodeCIM(match); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

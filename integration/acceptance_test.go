@@ -1,0 +1,337 @@
+package integration
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/consumer"
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// The acceptance scenarios: each runs on kfake and, in CI, on real Kafka.
+
+var streamStart = time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+
+// TestEndToEnd: a generated stream with known positives through two
+// instances in one group; the output holds exactly the expected records.
+func TestEndToEnd(t *testing.T) {
+	for _, guarantee := range []consumer.Guarantee{consumer.AtLeastOnce, consumer.ExactlyOnce} {
+		t.Run(guarantee.String(), func(t *testing.T) { testEndToEnd(t, guarantee) })
+	}
+}
+
+func testEndToEnd(t *testing.T, guarantee consumer.Guarantee) {
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := setupTopics(t, b, 6)
+		g := generateStream(1, 4000, 40, 40, streamStart, 2*time.Second)
+		cfg := pipelineConfig(b, tp, processor.EmitFinal)
+		cfg.Guarantee = guarantee
+		startInstance(t, cfg)
+		startInstance(t, cfg)
+		produceLines(t, b, tp.input, g.lines())
+		produceClosers(t, b, tp, g)
+
+		rows := g.rows()
+		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 2*time.Second, 90*time.Second)
+		o := compareFinal(recs, rows)
+		t.Logf("%s: positives=%d %s", b.Name(), g.positives, o)
+		if o.missing+o.unexpected+o.duplicates > 0 {
+			t.Fatalf("output differs from expectation: %s\n%v", o, o.problems)
+		}
+	})
+}
+
+// TestEarlyEmission: early mode writes an EARLY record for each group's first
+// event at once, and a FINAL only for groups that changed afterwards.
+func TestEarlyEmission(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := setupTopics(t, b, 3)
+		g := generateStream(2, 1500, 10, 20, streamStart, 2*time.Second)
+		startInstance(t, pipelineConfig(b, tp, processor.EmitEarly))
+		produceLines(t, b, tp.input, g.lines())
+		produceClosers(t, b, tp, g)
+
+		rows := g.rows()
+		var wantFinals []expectedRow
+		for _, r := range rows {
+			if r.Count > 1 {
+				wantFinals = append(wantFinals, r)
+			}
+		}
+		recs := readRiskRecords(t, b, tp.output, 2*(len(rows)+len(wantFinals)), 2*time.Second, 90*time.Second)
+		var early, final []riskRecord
+		for _, r := range recs {
+			switch r.Emission {
+			case "EARLY":
+				if r.Revision != 0 || r.Count != 1 || r.FirstTime != r.LastTime {
+					t.Errorf("EARLY record %s: revision %d count %d %s..%s", r.identity(), r.Revision, r.Count, r.FirstTime, r.LastTime)
+				}
+				// An EARLY row is the group's first event: compare as count 1.
+				early = append(early, r)
+			case "FINAL":
+				if r.Revision != 1 {
+					t.Errorf("FINAL record %s after EARLY has revision %d, want 1", r.identity(), r.Revision)
+				}
+				final = append(final, r)
+			default:
+				t.Errorf("unexpected emission %s", r.identity())
+			}
+		}
+		var firstEvents []expectedRow
+		for _, r := range rows {
+			r.Count, r.LastTime = 1, r.FirstTime
+			firstEvents = append(firstEvents, r)
+		}
+		for i := range early {
+			early[i].Emission = "FINAL" // compareFinal's shape check; emission was checked above
+		}
+		if o := compareFinal(early, firstEvents); o.missing+o.unexpected+o.duplicates > 0 {
+			t.Errorf("EARLY records: %s\n%v", o, o.problems)
+		}
+		if o := compareFinal(final, wantFinals); o.missing+o.unexpected+o.duplicates > 0 {
+			t.Errorf("FINAL records: %s\n%v", o, o.problems)
+		}
+		alertOf := map[string]string{}
+		for _, r := range early {
+			alertOf[r.row().key()+r.RiskObjectType] = r.AlertID
+		}
+		for _, r := range final {
+			k := r.row()
+			k.Count, k.LastTime = 1, k.FirstTime
+			if id := alertOf[k.key()+r.RiskObjectType]; id != r.AlertID {
+				t.Errorf("FINAL %s does not share the alert id of its EARLY record (%s)", r.identity(), id)
+			}
+		}
+	})
+}
+
+// TestScaleOut: three instances over twelve partitions own every partition
+// once; adding a fourth and removing one mid-stream loses and duplicates
+// nothing.
+func TestScaleOut(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := setupTopics(t, b, 12)
+		g := generateStream(3, 9000, 120, 30, streamStart, time.Second)
+		lines := g.lines()
+		cfg := pipelineConfig(b, tp, processor.EmitFinal)
+		members := []*instance{startInstance(t, cfg), startInstance(t, cfg), startInstance(t, cfg)}
+
+		third := len(lines) / 3
+		produceLines(t, b, tp.input, lines[:third])
+		waitFor(t, 60*time.Second, "twelve partitions owned once by three instances", func() bool {
+			return ownedOnce(members, int(tp.partitions))
+		})
+
+		members = append(members, startInstance(t, cfg))
+		produceLines(t, b, tp.input, lines[third:2*third])
+		waitFor(t, 60*time.Second, "the fourth instance to own partitions", func() bool {
+			return len(members[3].p.Partitions()) > 0 && ownedOnce(members, int(tp.partitions))
+		})
+
+		members[0].stop(t)
+		produceLines(t, b, tp.input, lines[2*third:])
+		waitFor(t, 60*time.Second, "the remaining three to own every partition", func() bool {
+			return ownedOnce(members[1:], int(tp.partitions))
+		})
+		produceClosers(t, b, tp, g)
+
+		rows := g.rows()
+		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 3*time.Second, 2*time.Minute)
+		o := compareFinal(recs, rows)
+		t.Logf("%s: positives=%d %s", b.Name(), g.positives, o)
+		if o.missing+o.unexpected+o.duplicates > 0 {
+			t.Fatalf("scale-out output differs: %s\n%v", o, o.problems)
+		}
+	})
+}
+
+// ownedOnce reports whether the members together own each of n partitions
+// exactly once.
+func ownedOnce(members []*instance, n int) bool {
+	owners := map[int32]int{}
+	for _, m := range members {
+		for _, ps := range m.p.Partitions() {
+			owners[ps.Partition]++
+		}
+	}
+	if len(owners) != n {
+		return false
+	}
+	for _, c := range owners {
+		if c != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestCrashRestart: a separate pipeline process is killed with SIGKILL mid
+// stream and started again; no expected record is missing, and any repeat
+// is an exact copy (same alert id, revision and aggregate).
+func TestCrashRestart(t *testing.T) {
+	bin := buildBinary(t)
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := setupTopics(t, b, 4)
+		g := generateStream(4, 6000, 50, 30, streamStart, time.Second)
+		lines := g.lines()
+		args := []string{"--emit", "final"}
+		first := startProcess(t, bin, b, tp, args...)
+		half := len(lines) / 2
+		produceLines(t, b, tp.input, lines[:half])
+		waitFor(t, 60*time.Second, "the first process to commit some input", func() bool {
+			return committedTotal(t, b, "sshlateral-it", tp.input) > 0
+		})
+		first.kill()
+		startProcess(t, bin, b, tp, args...)
+		produceLines(t, b, tp.input, lines[half:])
+		produceClosers(t, b, tp, g)
+
+		rows := g.rows()
+		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 3*time.Second, 2*time.Minute)
+		o := compareFinal(recs, rows)
+		t.Logf("%s: after kill -9: %s", b.Name(), o)
+		if o.missing+o.unexpected > 0 {
+			t.Fatalf("records lost or wrong after a crash: %s\n%v", o, o.problems)
+		}
+	})
+}
+
+// committedTotal sums the group's committed offsets on topic.
+func committedTotal(t *testing.T, b testBroker, group, topic string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	offsets, err := kadm.NewClient(newClient(t, b)).FetchOffsets(ctx, group)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	offsets.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.Err == nil {
+			n += o.At
+		}
+	})
+	return n
+}
+
+// TestBrokerRestart: the broker stops and starts mid-stream; the pipeline
+// recovers by itself and the output is exact.
+func TestBrokerRestart(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := setupTopics(t, b, 4)
+		g := generateStream(5, 4000, 30, 30, streamStart, time.Second)
+		lines := g.lines()
+		in := startInstance(t, pipelineConfig(b, tp, processor.EmitFinal))
+		half := len(lines) / 2
+		produceLines(t, b, tp.input, lines[:half])
+		waitFor(t, 60*time.Second, "the first half to be consumed", func() bool {
+			return in.p.Stats().Consumed >= int64(half)
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		began := time.Now()
+		if err := b.Restart(ctx); err != nil {
+			t.Fatalf("restart broker: %v", err)
+		}
+		t.Logf("%s: broker restarted in %s", b.Name(), time.Since(began).Round(time.Millisecond))
+		produceLines(t, b, tp.input, lines[half:])
+		produceClosers(t, b, tp, g)
+
+		rows := g.rows()
+		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 3*time.Second, 2*time.Minute)
+		o := compareFinal(recs, rows)
+		t.Logf("%s: after broker restart: %s", b.Name(), o)
+		if o.missing+o.unexpected > 0 {
+			t.Fatalf("records lost or wrong after a broker restart: %s\n%v", o, o.problems)
+		}
+	})
+}
+
+// TestPoisonInput: malformed records go to the dead-letter topic with their
+// reason and source position; nothing else is lost.
+func TestPoisonInput(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := setupTopics(t, b, 3)
+		g := generateStream(6, 1200, 12, 20, streamStart, 2*time.Second)
+		lines := g.lines()
+		poison := [][]byte{
+			[]byte(`<Event><System><EventID>1</EventID>`),
+			[]byte(`{"dest": "host-1", "_time": "not a time"`),
+			[]byte("\x00\x01\x02 binary garbage"),
+			[]byte(`Nov  2 08:00:00 host-x sysmon: <Event><System><EventID>1</EventID></System><EventData><Data Name="UtcTime">yesterday</Data></EventData></Event>`),
+		}
+		var mixed [][]byte
+		for i, l := range lines {
+			mixed = append(mixed, l)
+			if i%300 == 0 && i/300 < len(poison) {
+				mixed = append(mixed, poison[i/300])
+			}
+		}
+		in := startInstance(t, pipelineConfig(b, tp, processor.EmitFinal))
+		produceLines(t, b, tp.input, mixed)
+		produceClosers(t, b, tp, g)
+
+		rows := g.rows()
+		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 2*time.Second, 90*time.Second)
+		if o := compareFinal(recs, rows); o.missing+o.unexpected+o.duplicates > 0 {
+			t.Fatalf("output with poison input differs: %s\n%v", o, o.problems)
+		}
+		dl := readDeadLetters(t, b, tp.dlq, len(poison))
+		if len(dl) != len(poison) {
+			t.Fatalf("dead letters: got %d, want %d", len(dl), len(poison))
+		}
+		for _, r := range dl {
+			h := headers(r)
+			if h[consumer.HeaderDLQReason] != consumer.DLQReasonDecode || h[consumer.HeaderDLQError] == "" {
+				t.Errorf("dead letter at offset %d lacks a reason: %v", r.Offset, h)
+			}
+			if h[consumer.HeaderSourceTopic] != tp.input {
+				t.Errorf("dead letter source topic %q, want %q", h[consumer.HeaderSourceTopic], tp.input)
+			}
+			if _, err := strconv.ParseInt(h[consumer.HeaderSourceOffset], 10, 64); err != nil {
+				t.Errorf("dead letter source offset %q: %v", h[consumer.HeaderSourceOffset], err)
+			}
+		}
+		if got := sumMap(in.p.Stats().DeadLettered); got != int64(len(poison)) {
+			t.Errorf("dead-letter counter %d, want %d", got, len(poison))
+		}
+	})
+}
+
+func readDeadLetters(t *testing.T, b testBroker, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl := newClient(t, b, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var out []*kgo.Record
+	deadline := time.Now().Add(30 * time.Second)
+	for len(out) < want && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+		cancel()
+	}
+	// Anything beyond want would be a wrongly dead-lettered record.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	cancel()
+	return out
+}
+
+func headers(r *kgo.Record) map[string]string {
+	m := map[string]string{}
+	for _, h := range r.Headers {
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}
+
+func sumMap(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,84 @@
+package integration
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// The chaos test follows Kafka's own transactions system test
+// (tests/kafkatest/tests/core/transactions_test.py): copy a known input
+// through processes that are killed and restarted while they work, then let
+// a read_committed verifier check that every expected record is there once,
+// with exact aggregates. Longer soaks: go test ./integration -run TestChaos
+// -args -chaos.events=1000000 -chaos.kills=50.
+var (
+	chaosEvents = flag.Int("chaos.events", 100_000, "events in the chaos test stream")
+	chaosKills  = flag.Int("chaos.kills", 6, "kill -9 and restart cycles in the chaos test")
+)
+
+func TestChaosExactlyOnce(t *testing.T) {
+	bin := buildBinary(t)
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := setupTopics(t, b, 12)
+		g := generateStream(7, *chaosEvents, 400, 100, streamStart, 100*time.Millisecond)
+		lines := g.lines()
+		args := []string{"--guarantee", "exactly-once", "--emit", "final", "--session-timeout", "6s",
+			"--transaction-timeout", "5s", "--commit-interval", "100ms"}
+		rng := rand.New(rand.NewPCG(7, 11))
+
+		procs := []*process{}
+		for i := 0; i < 3; i++ {
+			procs = append(procs, startProcess(t, bin, b, tp, args...))
+		}
+		var kills, starts, added, removed, brokerRestarts int
+		starts = 3
+		chunks := 2 * (*chaosKills + 2)
+		step := (len(lines) + chunks - 1) / chunks
+		for c := 0; c*step < len(lines); c++ {
+			end := min((c+1)*step, len(lines))
+			produceLines(t, b, tp.input, lines[c*step:end])
+			time.Sleep(300 * time.Millisecond) // let the members work on it before the next blow
+			switch {
+			case c%2 == 1 && kills < *chaosKills:
+				i := rng.IntN(len(procs))
+				procs[i].kill()
+				kills++
+				procs[i] = startProcess(t, bin, b, tp, args...)
+				starts++
+			case c == 2:
+				procs = append(procs, startProcess(t, bin, b, tp, args...))
+				starts++
+				added++
+			case c == 4 && len(procs) > 3:
+				procs[len(procs)-1].kill()
+				procs = procs[:len(procs)-1]
+				removed++
+				kills++
+			case c == 6 && b.Name() == brokerKafka:
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				if err := b.Restart(ctx); err != nil {
+					cancel()
+					t.Fatalf("restart broker: %v", err)
+				}
+				cancel()
+				brokerRestarts++
+			}
+		}
+		produceClosers(t, b, tp, g)
+
+		rows := g.rows()
+		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 5*time.Second, 4*time.Minute)
+		o := compareFinal(recs, rows)
+		report := fmt.Sprintf("chaos %s: events=%d positives=%d processes_started=%d kills=%d added=%d removed=%d broker_restarts=%d expected=%d found=%d duplicates=%d missing=%d unexpected=%d",
+			b.Name(), len(lines), g.positives, starts, kills, added, removed, brokerRestarts, o.expected, o.found, o.duplicates, o.missing, o.unexpected)
+		t.Log(report)
+		fmt.Println(report)
+		if o.missing+o.duplicates+o.unexpected > 0 {
+			t.Fatalf("exactly-once violated: %s\n%v", o, o.problems)
+		}
+	})
+}

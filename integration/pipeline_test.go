@@ -1,0 +1,367 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/consumer"
+	"github.com/sshlateral/sshlateral/processor"
+	"github.com/sshlateral/sshlateral/producer"
+)
+
+// topics names one scenario's topics; each scenario gets its own broker.
+type topics struct {
+	input, output, dlq, changelog string
+	partitions                    int32
+}
+
+func setupTopics(t *testing.T, b testBroker, partitions int32) topics {
+	t.Helper()
+	tp := topics{input: "endpoint.processes", output: "sshlateral.risk", dlq: "sshlateral.dlq",
+		changelog: "sshlateral.state-changelog", partitions: partitions}
+	compact := "compact"
+	createTopic(t, b, tp.input, partitions, nil)
+	createTopic(t, b, tp.output, 3, nil)
+	createTopic(t, b, tp.dlq, 1, nil)
+	createTopic(t, b, tp.changelog, partitions, map[string]*string{"cleanup.policy": &compact})
+	return tp
+}
+
+// pipelineConfig is the config every in-process instance of a scenario uses.
+func pipelineConfig(b testBroker, tp topics, emit processor.EmitMode) consumer.Config {
+	cfg := consumer.DefaultConfig()
+	cfg.Brokers = b.Seeds()
+	cfg.Group = "sshlateral-it"
+	cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic, cfg.ChangelogTopic = tp.input, tp.output, tp.dlq, tp.changelog
+	cfg.Processor.Emit = emit
+	// Windows close by event time (closer records), not by wall clock: the
+	// data is historical, so an idle close would end windows early.
+	cfg.Processor.IdleClose = 0
+	cfg.TickInterval = 100 * time.Millisecond
+	cfg.SessionTimeout = 10 * time.Second
+	cfg.TransactionTimeout = 5 * time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return cfg
+}
+
+// instance is one in-process pipeline member.
+type instance struct {
+	p      *consumer.Pipeline
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+func startInstance(t *testing.T, cfg consumer.Config) *instance {
+	t.Helper()
+	enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: cfg.OutputTopic})
+	if err != nil {
+		t.Fatalf("encoder: %v", err)
+	}
+	p, err := consumer.New(cfg, enc)
+	if err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{p: p, cancel: cancel, done: make(chan error, 1)}
+	go func() { in.done <- p.Run(ctx) }()
+	t.Cleanup(func() { in.stop(t) })
+	return in
+}
+
+// stop shuts the instance down gracefully and fails the test on a pipeline error.
+func (in *instance) stop(t *testing.T) {
+	t.Helper()
+	in.once.Do(func() {
+		in.cancel()
+		select {
+		case in.err = <-in.done:
+		case <-time.After(60 * time.Second):
+			in.err = errors.New("instance did not stop within 60s")
+		}
+	})
+	if in.err != nil && !errors.Is(in.err, context.Canceled) {
+		t.Errorf("pipeline instance: %v", in.err)
+	}
+}
+
+// produceLines produces lines to topic keyed by host, and waits for acks.
+func produceLines(t *testing.T, b testBroker, topic string, lines [][]byte) {
+	t.Helper()
+	dec, err := consumer.NewDecoder(consumer.FormatAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, b, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	recs := make([]*kgo.Record, 0, len(lines))
+	var ev processor.Event
+	for _, l := range lines {
+		var key []byte
+		if out, err := dec.DecodeFull(l, &ev); err == nil && out == consumer.OutcomeEvent {
+			key = []byte(ev.Dest)
+		}
+		recs = append(recs, &kgo.Record{Key: key, Value: l})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce %d records to %s: %v", len(recs), topic, err)
+	}
+}
+
+// produceClosers sends, to every partition of topic, an event three hours
+// after the stream so each partition's watermark passes every window.
+func produceClosers(t *testing.T, b testBroker, tp topics, g generatedStream) {
+	t.Helper()
+	cl := newClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for p := int32(0); p < tp.partitions; p++ {
+		rec := &kgo.Record{Topic: tp.input, Partition: p, Value: g.closer(fmt.Sprintf("closer-%d", p))}
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatalf("produce closer to %s partition %d: %v", tp.input, p, err)
+		}
+	}
+}
+
+// riskRecord is the part of a decoded risk record the scenarios compare.
+type riskRecord struct {
+	AlertID, RiskObjectType, Emission                                               string
+	Revision                                                                        int32
+	Dest, User, ParentProcessName, ProcessName, Process, ProcessID, ParentProcessID string
+	Count                                                                           int64
+	FirstTime, LastTime                                                             string
+	WindowStart                                                                     time.Time
+}
+
+func (r riskRecord) row() expectedRow {
+	return expectedRow{Dest: r.Dest, User: r.User, ParentProcessName: r.ParentProcessName, ProcessName: r.ProcessName,
+		Process: r.Process, ProcessID: r.ProcessID, ParentProcessID: r.ParentProcessID, Count: r.Count,
+		FirstTime: r.FirstTime, LastTime: r.LastTime, WindowStart: r.WindowStart}
+}
+
+func (r riskRecord) identity() string {
+	return fmt.Sprintf("%s/%s/%d/%s", r.AlertID, r.RiskObjectType, r.Revision, r.Emission)
+}
+
+func toRiskRecord(t *testing.T, m map[string]any) riskRecord {
+	t.Helper()
+	str := func(k string) string {
+		switch v := m[k].(type) {
+		case string:
+			return v
+		case map[string]any: // an Avro union as goavro decodes it
+			for _, x := range v {
+				if s, ok := x.(string); ok {
+					return s
+				}
+			}
+		}
+		return fmt.Sprint(m[k])
+	}
+	r := riskRecord{AlertID: str("alert_id"), RiskObjectType: str("risk_object_type"), Emission: str("emission"),
+		Dest: str("dest"), User: str("user"), ParentProcessName: str("parent_process_name"), ProcessName: str("process_name"),
+		Process: str("process"), ProcessID: str("process_id"), ParentProcessID: str("parent_process_id"),
+		FirstTime: str("firstTime"), LastTime: str("lastTime")}
+	if v, ok := m["revision"].(int32); ok {
+		r.Revision = v
+	}
+	if v, ok := m["count"].(int64); ok {
+		r.Count = v
+	}
+	if v, ok := m["window_start"].(time.Time); ok {
+		r.WindowStart = v.UTC()
+	}
+	return r
+}
+
+// readRiskRecords reads topic from the start (read_committed) until at least
+// want records arrived and then quiet passed without more, or timeout.
+func readRiskRecords(t *testing.T, b testBroker, topic string, want int, quiet, timeout time.Duration) []riskRecord {
+	t.Helper()
+	dec, err := producer.NewDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, b, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
+	var out []riskRecord
+	deadline := time.Now().Add(timeout)
+	lastNew := time.Now()
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fetches := cl.PollFetches(ctx)
+		cancel()
+		fetches.EachRecord(func(r *kgo.Record) {
+			m, err := dec.Decode(r.Value)
+			if err != nil {
+				t.Errorf("decode risk record at %s/%d/%d: %v", r.Topic, r.Partition, r.Offset, err)
+				return
+			}
+			out = append(out, toRiskRecord(t, m))
+			lastNew = time.Now()
+		})
+		if len(out) >= want && time.Since(lastNew) >= quiet {
+			return out
+		}
+	}
+	t.Logf("read %d risk records from %s before the %s timeout (wanted %d)", len(out), topic, timeout, want)
+	return out
+}
+
+// outcome compares risk records with the expected FINAL rows.
+type outcome struct {
+	expected, found, missing, duplicates, unexpected int
+	problems                                         []string
+}
+
+func (o outcome) String() string {
+	return fmt.Sprintf("expected=%d found=%d missing=%d duplicates=%d unexpected=%d", o.expected, o.found, o.missing, o.duplicates, o.unexpected)
+}
+
+// compareFinal checks that every expected row is present as a FINAL record
+// for both risk objects with exact count, firstTime and lastTime; that no
+// record is unexpected; and counts duplicates (the same alert id, risk
+// object and revision more than once: harmless downstream, but counted).
+func compareFinal(recs []riskRecord, rows []expectedRow) outcome {
+	o := outcome{expected: 2 * len(rows)}
+	want := map[string]expectedRow{}
+	for _, r := range rows {
+		for _, obj := range []string{"system", "user"} {
+			want[obj+"\x1e"+r.key()] = r
+		}
+	}
+	seen := map[string]int{}
+	for _, rec := range recs {
+		if rec.Emission != "FINAL" {
+			o.unexpected++
+			o.problems = append(o.problems, "non-final record "+rec.identity())
+			continue
+		}
+		k := rec.RiskObjectType + "\x1e" + rec.row().key()
+		exp, ok := want[k]
+		if !ok {
+			o.unexpected++
+			o.problems = append(o.problems, fmt.Sprintf("unexpected %s %+v", rec.identity(), rec.row()))
+			continue
+		}
+		if exp.Count != rec.Count || exp.FirstTime != rec.FirstTime || exp.LastTime != rec.LastTime {
+			o.unexpected++
+			o.problems = append(o.problems, fmt.Sprintf("wrong aggregate for %s: got count=%d %s..%s want count=%d %s..%s",
+				rec.identity(), rec.Count, rec.FirstTime, rec.LastTime, exp.Count, exp.FirstTime, exp.LastTime))
+			continue
+		}
+		seen[k]++
+	}
+	for k := range want {
+		switch n := seen[k]; {
+		case n == 0:
+			o.missing++
+			if len(o.problems) < 20 {
+				o.problems = append(o.problems, "missing "+strings.ReplaceAll(k, "\x1f", " | "))
+			}
+		default:
+			o.found++
+			o.duplicates += n - 1
+		}
+	}
+	sort.Strings(o.problems)
+	return o
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// buildBinary compiles cmd/sshlateral for scenarios that need a real
+// separate process to kill.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Dir(filepath.Dir(file))
+	bin := filepath.Join(t.TempDir(), "sshlateral")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sshlateral")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/sshlateral: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// process is a pipeline running as a separate OS process.
+type process struct {
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{}
+}
+
+func startProcess(t *testing.T, bin string, b testBroker, tp topics, extra ...string) *process {
+	t.Helper()
+	logf, err := os.CreateTemp(t.TempDir(), "sshlateral-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"run", "--brokers", strings.Join(b.Seeds(), ","), "--group", "sshlateral-it",
+		"--input-topic", tp.input, "--output-topic", tp.output, "--dlq-topic", tp.dlq, "--changelog-topic", tp.changelog,
+		"--idle-close", "0", "--session-timeout", "10s", "--transaction-timeout", "5s", "--log-format", "text", "--log-level", "info"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	pr := &process{cmd: cmd, log: logf, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(pr.done) }()
+	t.Cleanup(func() {
+		pr.kill()
+		if t.Failed() {
+			if b, err := os.ReadFile(logf.Name()); err == nil {
+				t.Logf("log of pid %d:\n%s", cmd.Process.Pid, tail(string(b), 4000))
+			}
+		}
+	})
+	return pr
+}
+
+// kill sends SIGKILL: no shutdown, no commit, no flush.
+func (pr *process) kill() {
+	select {
+	case <-pr.done:
+		return
+	default:
+	}
+	_ = pr.cmd.Process.Kill()
+	<-pr.done
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
