@@ -27,7 +27,7 @@ import (
 //   - an element nested inside EventID, Computer or Data;
 //   - EventID outside Event/System or Data outside Event/EventData;
 //   - EventID, Computer, TimeCreated or a mapped Data name given twice
-//     (encoding/xml would keep the last).
+//     (encoding/xml would keep the last);
 //   - anything but whitespace after the closing </Event> (encoding/xml
 //     ignores it).
 //
@@ -106,6 +106,7 @@ type sysmonScan struct {
 	seenData    uint32 // bit per dataField result
 	utc         time.Time
 	haveUTC     bool
+	badUTC      bool // UtcTime has a value that is not a time: the event is corrupt
 	haveSys     bool // d.sysTime holds TimeCreated/@SystemTime
 }
 
@@ -174,7 +175,7 @@ func (d *Decoder) decodeSysmon(prefix, elem []byte, ev *processor.Event) (Outcom
 		case '/':
 			// end tag
 			pos++
-			nameEnd := scanName(elem, pos)
+			nameEnd, _ := scanName(elem, pos)
 			if nameEnd == pos {
 				return 0, sysmonErr("malformed end tag at byte %d", lt)
 			}
@@ -207,12 +208,12 @@ func (d *Decoder) decodeSysmon(prefix, elem []byte, ev *processor.Event) (Outcom
 		default:
 			// start tag
 			nameStart := pos
-			nameEnd := scanName(elem, pos)
+			nameEnd, colon := scanName(elem, pos)
 			if nameEnd == nameStart {
 				return 0, sysmonErr("malformed tag at byte %d", lt)
 			}
 			name := elem[nameStart:nameEnd]
-			if hasColon(name) {
+			if colon {
 				return 0, layoutErr("namespace prefix")
 			}
 			if contentStart >= 0 {
@@ -290,12 +291,12 @@ func (d *Decoder) decodeSysmon(prefix, elem []byte, ev *processor.Event) (Outcom
 					selfClose = true
 					break
 				}
-				an := scanName(elem, q)
+				an, colon := scanName(elem, q)
 				if an == q {
 					return 0, sysmonErr("malformed attribute at byte %d", q)
 				}
 				attr := elem[q:an]
-				if hasColon(attr) {
+				if colon {
 					return 0, layoutErr("namespace prefix")
 				}
 				q = skipSpace(elem, an)
@@ -428,6 +429,9 @@ func (d *Decoder) sysmonValue(sc *sysmonScan, st uint8, dataKey int, raw []byte,
 				v = u
 			}
 			sc.utc, sc.haveUTC = parseUtcTime(v)
+			// "-" and empty mean unknown (fall back); anything else that
+			// is not a time must not silently become another time.
+			sc.badUTC = !sc.haveUTC && len(v) > 0 && !(len(v) == 1 && v[0] == '-')
 		case dataKey != dataNone:
 			return d.appendValue(dataKey, raw, esc)
 		}
@@ -487,6 +491,9 @@ func sysmonTime(sc *sysmonScan, sysTime, prefix []byte, now func() time.Time) (t
 	if sc.haveUTC {
 		return sc.utc, nil
 	}
+	if sc.badUTC {
+		return time.Time{}, sysmonErr("invalid UtcTime")
+	}
 	if sc.haveSys {
 		if t, ok := parseSystemTime(sysTime); ok {
 			return t, nil
@@ -499,18 +506,27 @@ func sysmonTime(sc *sysmonScan, sysTime, prefix []byte, now func() time.Time) (t
 }
 
 // scanName returns the end of the name starting at p: the first byte that
-// is whitespace or one of / > = < " ' (a lenient superset of XML names).
-func scanName(b []byte, p int) int {
-	for p < len(b) && !nameStop[b[p]] {
+// is whitespace or one of / > = < " ' (a lenient superset of XML names);
+// colon reports a ':' in it.
+func scanName(b []byte, p int) (end int, colon bool) {
+	for p < len(b) {
+		switch nameClass[b[p]] {
+		case 1:
+			return p, colon
+		case 2:
+			colon = true
+		}
 		p++
 	}
-	return p
+	return p, colon
 }
 
-var nameStop = func() (t [256]bool) {
+// nameClass: 1 ends a name, 2 is the namespace colon.
+var nameClass = func() (t [256]uint8) {
 	for _, c := range []byte(" \t\n\r/>=<\"'") {
-		t[c] = true
+		t[c] = 1
 	}
+	t[':'] = 2
 	return t
 }()
 
@@ -518,6 +534,9 @@ var nameStop = func() (t [256]bool) {
 // and reports whether the value holds '&' or CR (escaped) or '<'.
 func scanQuoted(b []byte, p int, quote byte) (end int, escaped, lt bool) {
 	for i := p; i < len(b); i++ {
+		if !attrStop[b[i]] {
+			continue
+		}
 		switch b[i] {
 		case quote:
 			return i, escaped, lt
@@ -529,6 +548,15 @@ func scanQuoted(b []byte, p int, quote byte) (end int, escaped, lt bool) {
 	}
 	return -1, escaped, lt
 }
+
+// attrStop marks the bytes that end the plain run of an attribute value
+// in the Data fast path: quotes, and what needs care (< & CR).
+var attrStop = func() (t [256]bool) {
+	for _, c := range []byte("\"'<&\r") {
+		t[c] = true
+	}
+	return t
+}()
 
 const (
 	dataOpen  = `<Data Name="`
@@ -542,15 +570,6 @@ func hasDataOpen(b []byte, p int) bool {
 func hasDataClose(b []byte, p int) bool {
 	return len(b)-p >= len(dataClose) && string(b[p:p+len(dataClose)]) == dataClose
 }
-
-// attrStop marks the bytes that end the plain run of an attribute value
-// in the Data fast path: quotes, and what needs care (< & CR).
-var attrStop = func() (t [256]bool) {
-	for _, c := range []byte("\"'<&\r") {
-		t[c] = true
-	}
-	return t
-}()
 
 // indexLT returns the index of the first '<' at or after p, or -1. Text
 // between tags is mostly short, so a plain loop is tried before IndexByte.
@@ -574,15 +593,6 @@ func needsUnescape(b []byte) bool {
 	}
 	for _, c := range b {
 		if c == '&' || c == '\r' {
-			return true
-		}
-	}
-	return false
-}
-
-func hasColon(name []byte) bool {
-	for _, c := range name {
-		if c == ':' {
 			return true
 		}
 	}

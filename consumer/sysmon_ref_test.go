@@ -90,6 +90,8 @@ func refDecodeSysmon(line []byte, now func() time.Time) refSysmonResult {
 	}
 	if t, err := time.Parse("2006-01-02 15:04:05.000", data["UtcTime"]); err == nil {
 		e.Time, r.timeOK = t.UTC(), true
+	} else if v := data["UtcTime"]; v != "" && v != "-" {
+		r.timeOK = false // a corrupt UtcTime is an error, not a reason to fall back
 	} else if t, err := time.Parse(time.RFC3339Nano, x.System.TimeCreated.SystemTime); err == nil {
 		e.Time, r.timeOK = t.UTC(), true
 	} else if t, ok := syslogTime(prefix, now); ok {

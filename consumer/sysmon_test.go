@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -317,4 +318,30 @@ func FuzzTimeParsers(f *testing.F) {
 			t.Fatalf("UtcTime %q: got %v %v; time.Parse %v %v", in, got, ok, want, err)
 		}
 	})
+}
+
+func TestSysmonCorruptUtcTimeIsAnError(t *testing.T) {
+	line := `Nov  2 08:00:00 host-x sysmon: <Event><System><EventID>1</EventID><TimeCreated SystemTime="2026-11-02T08:00:00.000000000Z"/><Computer>host-x</Computer></System><EventData><Data Name="UtcTime">%s</Data><Data Name="Image">/usr/bin/ssh</Data></EventData></Event>`
+	cases := []struct {
+		name, utc string
+		wantErr   bool
+	}{
+		{"valid", "2026-11-02 07:59:59.123", false},
+		{"dash means unknown, falls back to TimeCreated", "-", false},
+		{"empty means unknown", "", false},
+		{"corrupt", "yesterday", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dec, err := NewDecoder(FormatSysmon)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev processor.Event
+			_, err = dec.DecodeFull([]byte(fmt.Sprintf(line, tc.utc)), &ev)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("DecodeFull error = %v, want error %v", err, tc.wantErr)
+			}
+		})
+	}
 }

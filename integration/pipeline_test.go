@@ -329,7 +329,7 @@ func startProcess(t *testing.T, bin string, b testBroker, tp topics, extra ...st
 	}
 	args := append([]string{"run", "--brokers", strings.Join(b.Seeds(), ","), "--group", "sshlateral-it",
 		"--input-topic", tp.input, "--output-topic", tp.output, "--dlq-topic", tp.dlq, "--changelog-topic", tp.changelog,
-		"--idle-close", "0", "--session-timeout", "10s", "--transaction-timeout", "5s", "--log-format", "text", "--log-level", "info"}, extra...)
+		"--idle-close", "0", "--session-timeout", "10s", "--transaction-timeout", "5s", "--log-format", "text", "--log-level", "info", "--http-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
