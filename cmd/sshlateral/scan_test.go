@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+// runCLI runs the command line in-process and returns stdout and stderr.
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, func(string) string { return "" }, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// scanRow is the ESCU result row of a risk record.
+type scanRow struct {
+	Dest              string `json:"dest"`
+	User              string `json:"user"`
+	ParentProcessName string `json:"parent_process_name"`
+	ProcessName       string `json:"process_name"`
+	Process           string `json:"process"`
+	ProcessID         string `json:"process_id"`
+	ParentProcessID   string `json:"parent_process_id"`
+	Count             int64  `json:"count"`
+	FirstTime         string `json:"firstTime"`
+	LastTime          string `json:"lastTime"`
+}
+
+// scanRows runs scan and returns the system risk records as rows (one per
+// ESCU result), checking that every result also has its user record.
+func scanRows(t *testing.T, args ...string) []scanRow {
+	t.Helper()
+	code, stdout, stderr := runCLI(t, "", append([]string{"scan"}, args...)...)
+	if code != 0 {
+		t.Fatalf("scan %v: exit %d\n%s", args, code, stderr)
+	}
+	if !strings.Contains(stderr, "decode errors 0") {
+		t.Errorf("scan %v reported decode errors:\n%s", args, stderr)
+	}
+	var system, user []scanRow
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var rec struct {
+			scanRow
+			RiskObjectType string `json:"risk_object_type"`
+			RiskObject     string `json:"risk_object"`
+			RiskScore      int    `json:"risk_score"`
+			Emission       string `json:"emission"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("scan printed a non-JSON line: %v: %s", err, sc.Text())
+		}
+		if rec.RiskScore != 56 || rec.Emission != "FINAL" {
+			t.Errorf("record risk_score=%d emission=%s, want 56 FINAL", rec.RiskScore, rec.Emission)
+		}
+		switch rec.RiskObjectType {
+		case "system":
+			if rec.RiskObject != rec.Dest {
+				t.Errorf("system risk object %q, want dest %q", rec.RiskObject, rec.Dest)
+			}
+			system = append(system, rec.scanRow)
+		case "user":
+			if rec.RiskObject != rec.User {
+				t.Errorf("user risk object %q, want user %q", rec.RiskObject, rec.User)
+			}
+			user = append(user, rec.scanRow)
+		default:
+			t.Errorf("risk_object_type %q", rec.RiskObjectType)
+		}
+	}
+	sortRows(system)
+	sortRows(user)
+	if !equalRows(system, user) {
+		t.Errorf("system and user records describe different results")
+	}
+	return system
+}
+
+func sortRows(rows []scanRow) {
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		return strings.Join([]string{a.Dest, a.User, a.Process, a.ProcessID, a.FirstTime}, "|") <
+			strings.Join([]string{b.Dest, b.User, b.Process, b.ProcessID, b.FirstTime}, "|")
+	})
+}
+
+func equalRows(a, b []scanRow) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func loadExpected(t *testing.T, path string) []scanRow {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []scanRow
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	sortRows(rows)
+	return rows
+}
+
+const testdataDir = "../../testdata"
+
+// TestScanRealTelemetryHasNoDetections: real public Sysmon for Linux files
+// (none holds the behaviour) give zero detections and zero decode errors,
+// with the prefilter and without it, LF and CRLF.
+func TestScanRealTelemetryHasNoDetections(t *testing.T) {
+	var files []string
+	for _, dir := range []string{"elastic_sysmon_linux", "sigma_regression", "zircolite_sysmon_linux"} {
+		found, err := filepath.Glob(filepath.Join(testdataDir, "real", dir, "*.log"))
+		if err != nil || len(found) == 0 {
+			t.Fatalf("real Sysmon files in %s: %v %v", dir, found, err)
+		}
+		files = append(files, found...)
+	}
+	for _, f := range files {
+		for _, mode := range []string{"escu", "robust"} {
+			for _, pre := range []bool{true, false} {
+				name := filepath.Base(filepath.Dir(f)) + "/" + filepath.Base(f) + "/" + mode
+				if !pre {
+					name += "/no-prefilter"
+				}
+				t.Run(name, func(t *testing.T) {
+					args := []string{"--match", mode, f}
+					if !pre {
+						args = append([]string{"--no-prefilter"}, args...)
+					}
+					if rows := scanRows(t, args...); len(rows) != 0 {
+						t.Errorf("want no detections, got %d: %+v", len(rows), rows)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestScanAuditdIsRejectedNotSkipped: auditd lines are not an input format;
+// each is reported as an error, none is silently dropped or detected.
+func TestScanAuditdIsRejectedNotSkipped(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(testdataDir, "real", "go_libaudit", "*.log"))
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := len(strings.Split(strings.TrimRight(string(b), "\n"), "\n"))
+			code, stdout, stderr := runCLI(t, "", "scan", f)
+			if code != 0 || stdout != "" {
+				t.Fatalf("exit %d, stdout %q", code, stdout)
+			}
+			if got := strings.Count(stderr, "unrecognised record format"); got != lines {
+				t.Errorf("%d of %d lines reported as unrecognised", got, lines)
+			}
+		})
+	}
+}
+
+// TestScanSyntheticPositivesMatchESCU pins the scan output to the labelled
+// expectation, for the Sysmon and the CIM rendering of the same events.
+func TestScanSyntheticPositivesMatchESCU(t *testing.T) {
+	cases := []struct {
+		name, match, input, expected string
+		extra                        []string
+	}{
+		{"sysmon escu", "escu", "positives.log", "positives.expected.json", nil},
+		{"sysmon escu without prefilter", "escu", "positives.log", "positives.expected.json", []string{"--no-prefilter"}},
+		{"sysmon robust", "robust", "positives.log", "positives.expected_robust.json", nil},
+		{"cim escu", "escu", "positives_cim.json", "positives.expected.json", nil},
+		{"cim robust", "robust", "positives_cim.json", "positives.expected_robust.json", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(testdataDir, "synthetic")
+			args := append(append([]string{}, tc.extra...), "--match", tc.match, filepath.Join(dir, tc.input))
+			got := scanRows(t, args...)
+			want := loadExpected(t, filepath.Join(dir, tc.expected))
+			if !equalRows(got, want) {
+				gj, _ := json.MarshalIndent(got, "", " ")
+				t.Fatalf("scan rows differ from %s: got %d rows, want %d\n%s", tc.expected, len(got), len(want), gj)
+			}
+		})
+	}
+}
+
+// TestScanAvroOutput writes an object container file and reads it back with
+// goavro's own reader.
+func TestScanAvroOutput(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "risk.avro")
+	in := filepath.Join(testdataDir, "synthetic", "positives.log")
+	if code, _, stderr := runCLI(t, "", "scan", "--output", "avro", "--out", out, in); code != 0 {
+		t.Fatalf("scan: exit %d: %s", code, stderr)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := goavro.NewOCFReader(bufio.NewReader(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r.Scan() {
+		if _, err := r.Read(); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if want := 2 * len(loadExpected(t, filepath.Join(testdataDir, "synthetic", "positives.expected.json"))); n != want {
+		t.Errorf("avro file holds %d records, want %d", n, want)
+	}
+}
+
+// TestScanStdinAndErrors: "-" reads stdin; an undecodable line is reported
+// with its position and does not stop the scan.
+func TestScanStdinAndErrors(t *testing.T) {
+	in, err := os.ReadFile(filepath.Join(testdataDir, "synthetic", "positives.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := "<Event><System>broken\n" + string(in)
+	code, stdout, stderr := runCLI(t, input, "scan", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "-:1: ") || !strings.Contains(stderr, "decode errors 1") {
+		t.Errorf("the broken first line is not reported: %s", stderr)
+	}
+	if strings.Count(stdout, "\n") != 2*len(loadExpected(t, filepath.Join(testdataDir, "synthetic", "positives.expected.json"))) {
+		t.Errorf("the scan did not go on after the bad line")
+	}
+}
