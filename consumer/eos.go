@@ -68,6 +68,9 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 		}
 		txnID = p.cfg.Group + "-" + hex.EncodeToString(b[:])
 	}
+	// No BlockRebalanceOnPoll here: as franz-go advises for transact
+	// sessions, a rebalance may happen at any time and aborts the open
+	// transaction; blocking it would stall End behind the rebalance.
 	opts := append(p.baseOpts(),
 		kgo.TransactionalID(txnID),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
@@ -96,6 +99,9 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 		}
 		promise := kgo.AbortingFirstErrPromise(cl)
 		var outputs int64
+		// moved: a partition was revoked while this transaction held its
+		// records; the transaction must not commit.
+		moved := false
 		produce := func(recs []*kgo.Record) {
 			for _, r := range recs {
 				if r.Topic == p.cfg.OutputTopic {
@@ -127,9 +133,14 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 				w, ok := p.workers[tp{ftp.Topic, ftp.Partition}]
 				p.wmu.Unlock()
 				if !ok {
+					moved = true
 					return
 				}
 				rep := w.ask(ftp.Records, ftp.HighWatermark, now)
+				if errors.Is(rep.err, errStopped) {
+					moved = true
+					return
+				}
 				if rep.err != nil {
 					runErr = rep.err
 					return
@@ -151,6 +162,10 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 			p.wmu.Unlock()
 			for _, w := range workers {
 				rep := w.ask(nil, -1, lastTick)
+				if errors.Is(rep.err, errStopped) {
+					moved = true
+					continue
+				}
 				if rep.err != nil {
 					runErr = rep.err
 					break
@@ -160,7 +175,7 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 			}
 		}
 		endCtx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-		committed, err := sess.End(endCtx, runErr == nil && promise.Err() == nil)
+		committed, err := sess.End(endCtx, kgo.TransactionEndTry(runErr == nil && !moved && promise.Err() == nil))
 		cancel()
 		switch {
 		case err != nil:
@@ -175,12 +190,11 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 		default:
 			p.stats.aborts.Add(1)
 			p.cfg.Logger.Warn("transaction aborted; rebuilding partition state from the changelog",
-				"topic", p.cfg.InputTopic, "produce_err", promise.Err())
+				"topic", p.cfg.InputTopic, "partition_moved", moved, "produce_err", promise.Err())
 			if err := p.rebuildWorkers(ctx, cl); err != nil && runErr == nil {
 				runErr = err
 			}
 		}
-		sess.AllowRebalance()
 	}
 	p.stopAllWorkers()
 	closeDone := make(chan struct{})

@@ -87,7 +87,6 @@ func (p *Pipeline) baseOpts() []kgo.Opt {
 		kgo.ConsumeTopics(p.cfg.InputTopic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
-		kgo.BlockRebalanceOnPoll(),
 		kgo.RecordPartitioner(changelogAwarePartitioner{changelog: p.cfg.ChangelogTopic}),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(0),
@@ -209,7 +208,9 @@ func (p *Pipeline) ownedPartitions() map[string][]int32 {
 // runAtLeastOnce is the poll loop of the default mode: it hands each
 // partition's records to its worker; workers produce, wait for acks and mark.
 func (p *Pipeline) runAtLeastOnce(ctx context.Context) error {
-	cl, err := kgo.NewClient(append(p.baseOpts(), kgo.AutoCommitMarks())...)
+	// BlockRebalanceOnPoll: a revoke waits until the polled records are
+	// acknowledged and marked, so the commit on revoke covers them.
+	cl, err := kgo.NewClient(append(p.baseOpts(), kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll())...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}

@@ -48,6 +48,9 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.cfg.ChangelogTopic: offsets}),
 		kgo.FetchIsolationLevel(isolation),
+		// Transaction markers come back as control records, so the end
+		// offset is reached exactly instead of waiting out empty polls.
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}, p.cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
@@ -82,12 +85,13 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 			pending[part] = end.Offset
 		}
 	}
-	// A read_committed fetch never returns transaction markers, so the last
-	// offset may be unreachable: a partition is also done once a poll comes
-	// back empty after its data stopped.
+	// Markers arrive as control records, so the end offset is normally
+	// reached exactly. Only a tail of aborted records (filtered by the
+	// client under read_committed) can hide it: then a partition is done
+	// once polls come back empty after its data stopped.
 	emptyPolls := 0
 	for len(pending) > 0 {
-		pollCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fetches := cl.PollFetches(pollCtx)
 		cancel()
 		if err := ctx.Err(); err != nil {
@@ -101,13 +105,16 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
 			got = true
+			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
+				delete(pending, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
 			if r.Value == nil {
 				delete(latest[r.Partition], string(r.Key))
 			} else {
 				latest[r.Partition][string(r.Key)] = r.Value
-			}
-			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
-				delete(pending, r.Partition)
 			}
 		})
 		if got {
@@ -117,7 +124,7 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 		emptyPolls++
 		// At-least-once changelogs carry no markers: an empty poll there
 		// means the broker is catching up, so keep waiting (ctx bounds it).
-		if emptyPolls >= 2 && p.cfg.Guarantee == ExactlyOnce {
+		if emptyPolls >= 3 && p.cfg.Guarantee == ExactlyOnce {
 			break
 		}
 	}
