@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 type scanSummary struct {
 	Lines, Events, Prefiltered, Skipped, Errors int64
 	Results                                     map[string]int64
+	Suppressed                                  map[string]int64
 	RiskRecords                                 int64
 }
 
@@ -31,6 +33,7 @@ func cmdScan(ctx context.Context, e env, args []string) error {
 	output := fs.String("output", "json", "json (one risk record per line on stdout) or avro (object container file, needs --out)")
 	outFile := fs.String("out", "", "output file (default stdout for json)")
 	noPrefilter := fs.Bool("no-prefilter", false, "decode every record fully")
+	filterPath := fs.String("filter", "", "allowlist file (.yaml, .yml or .json) applied to results, as in run")
 	if err := parseFlags(fs, e, args); err != nil {
 		return err
 	}
@@ -58,11 +61,32 @@ func cmdScan(ctx context.Context, e env, args []string) error {
 	bw := bufio.NewWriter(w)
 	var sink func([]processor.Result) error
 	var closeSink func() error
-	summary := scanSummary{Results: map[string]int64{}}
+	summary := scanSummary{Results: map[string]int64{}, Suppressed: map[string]int64{}}
+	var allow *filterHolder
+	if *filterPath != "" {
+		if allow, err = loadFilterFile(*filterPath, slog.New(slog.NewTextHandler(e.stderr, nil))); err != nil {
+			return err
+		}
+	}
+	// The allowlist applies after aggregation, to results, as the macro does.
+	allowed := func(rs []processor.Result) []processor.Result {
+		if allow == nil {
+			return rs
+		}
+		kept := rs[:0]
+		for _, r := range rs {
+			if rule, ok := allow.Suppress(&r); ok {
+				summary.Suppressed[rule]++
+				continue
+			}
+			kept = append(kept, r)
+		}
+		return kept
+	}
 	switch *output {
 	case "json":
 		sink = func(rs []processor.Result) error {
-			for _, r := range rs {
+			for _, r := range allowed(rs) {
 				for _, rec := range producer.RiskRecords(r) {
 					line, err := producer.JSON(rec)
 					if err != nil {
@@ -85,6 +109,7 @@ func cmdScan(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		sink = func(rs []processor.Result) error {
+			rs = allowed(rs)
 			summary.RiskRecords += 2 * int64(len(rs))
 			return ocf.Write(rs)
 		}
@@ -104,8 +129,8 @@ func cmdScan(ctx context.Context, e env, args []string) error {
 	if err := closeSink(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "scan: lines %d, process events %d (prefiltered %d), skipped %d, decode errors %d, results %v, risk records %d\n",
-		summary.Lines, summary.Events+summary.Prefiltered, summary.Prefiltered, summary.Skipped, summary.Errors, summary.Results, summary.RiskRecords)
+	fmt.Fprintf(e.stderr, "scan: lines %d, process events %d (prefiltered %d), skipped %d, decode errors %d, results %v, suppressed %v, risk records %d\n",
+		summary.Lines, summary.Events+summary.Prefiltered, summary.Prefiltered, summary.Skipped, summary.Errors, summary.Results, summary.Suppressed, summary.RiskRecords)
 	return nil
 }
 

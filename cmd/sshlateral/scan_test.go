@@ -253,3 +253,37 @@ func TestScanStdinAndErrors(t *testing.T) {
 		t.Errorf("the scan did not go on after the bad line")
 	}
 }
+
+// TestScanAllowlist: the filter macro suppresses after aggregation; the
+// suppressed rows disappear from the output and are counted by rule.
+func TestScanAllowlist(t *testing.T) {
+	in := filepath.Join(testdataDir, "synthetic", "positives.log")
+	all := scanRows(t, in)
+	if len(all) == 0 {
+		t.Fatal("no rows to suppress")
+	}
+	dest := all[0].Dest
+	var others int
+	for _, r := range all {
+		if r.Dest != dest {
+			others++
+		}
+	}
+	filter := filepath.Join(t.TempDir(), "allow.yaml")
+	if err := os.WriteFile(filter, []byte("rules:\n  - name: known-admin-host\n    dest: \""+dest+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "", "scan", "--filter", filter, in)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := strings.Count(stdout, "\n"); got != 2*others {
+		t.Errorf("with the allowlist: %d risk records, want %d", got, 2*others)
+	}
+	if strings.Contains(stdout, `"dest":"`+dest+`"`) {
+		t.Errorf("suppressed dest %s still in the output", dest)
+	}
+	if !strings.Contains(stderr, "known-admin-host:") {
+		t.Errorf("suppression not counted by rule: %s", stderr)
+	}
+}
