@@ -401,3 +401,45 @@ func TestSyntheticPositives(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleClose: a partition that goes quiet still closes its windows by
+// wall clock (the data is historical, so now − grace passes every window),
+// in both modes, also when the state was restored from the changelog by a
+// new instance after a restart.
+func TestIdleClose(t *testing.T) {
+	for _, guarantee := range []consumer.Guarantee{consumer.AtLeastOnce, consumer.ExactlyOnce} {
+		t.Run(guarantee.String(), func(t *testing.T) {
+			forEachBroker(t, func(t *testing.T, b testBroker) {
+				tp := setupTopics(t, b, 3)
+				g := generateStream(9, 1500, 15, 20, streamStart, 2*time.Second)
+				lines := g.lines()
+				cfg := pipelineConfig(b, tp, processor.EmitFinal)
+				cfg.Guarantee = guarantee
+
+				// The first instance sees every event but never idles long
+				// enough to close anything, then stops.
+				cfg.Processor.IdleClose = time.Hour
+				first := startInstance(t, cfg)
+				produceLines(t, b, tp.input, lines)
+				waitFor(t, 60*time.Second, "all events consumed", func() bool {
+					return first.p.Stats().Consumed >= int64(len(lines))
+				})
+				if n := len(readRiskRecords(t, b, tp.output, 0, time.Second, 2*time.Second)); n != 0 {
+					t.Fatalf("%d records before any window closed", n)
+				}
+				first.stop(t)
+
+				// The second restores the open windows and closes them on idle.
+				cfg.Processor.IdleClose = time.Second
+				startInstance(t, cfg)
+				rows := g.rows()
+				recs := readRiskRecords(t, b, tp.output, 2*len(rows), 2*time.Second, 90*time.Second)
+				o := compareFinal(recs, rows)
+				t.Logf("%s %s: idle close after restore: %s", b.Name(), guarantee, o)
+				if o.missing+o.unexpected+o.duplicates > 0 {
+					t.Fatalf("idle close: %s\n%v", o, o.problems)
+				}
+			})
+		})
+	}
+}
