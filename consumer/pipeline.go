@@ -208,22 +208,23 @@ func (p *Pipeline) ownedPartitions() map[string][]int32 {
 // runAtLeastOnce is the poll loop of the default mode: it hands each
 // partition's records to its worker; workers produce, wait for acks and mark.
 func (p *Pipeline) runAtLeastOnce(ctx context.Context) error {
-	// BlockRebalanceOnPoll: a revoke waits until the polled records are
-	// acknowledged and marked, so the commit on revoke covers them.
+	// BlockRebalanceOnPoll keeps a rebalance out of the dispatch of a
+	// poll; the revoke callback then waits for the worker's in-flight batch
+	// to be acknowledged and marked, so the commit on revoke covers it.
 	cl, err := kgo.NewClient(append(p.baseOpts(), kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll())...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
-	stopPolling := make(chan struct{})
+	// Polling stops on shutdown or on the first fatal error.
+	pollCtx, cancelPoll := context.WithCancel(ctx)
+	defer cancelPoll()
 	go func() {
 		select {
-		case <-ctx.Done():
 		case <-p.failed:
+			cancelPoll()
+		case <-pollCtx.Done():
 		}
-		close(stopPolling)
 	}()
-	pollCtx, cancelPoll := context.WithCancel(context.Background())
-	go func() { <-stopPolling; cancelPoll() }()
 
 	for {
 		fetches := cl.PollRecords(pollCtx, p.cfg.MaxPollRecords)
