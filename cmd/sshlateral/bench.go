@@ -64,7 +64,8 @@ type benchConfig struct {
 	timeout time.Duration
 	// json (--json) prints one JSON document instead of tables.
 	json bool
-	// cpuProfile (--cpuprofile) writes a CPU profile of the whole run.
+	// cpuProfile (--cpuprofile) writes a CPU profile of the throughput
+	// phases (the consumers, not generating and loading).
 	cpuProfile string
 	// logLevel (--log-level) of the pipelines, logged to stderr. Default error.
 	logLevel string
@@ -136,7 +137,7 @@ func parseBenchFlags(e env, args []string) (benchConfig, error) {
 	timeout := fs.Duration("timeout", 5*time.Minute, "limit of each phase")
 	quick := fs.Bool("quick", false, "small run for CI: 100000 events, 2s latency phase, 5000 state groups (explicit flags win)")
 	jsonOut := fs.Bool("json", false, "print one JSON document")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput phases (consumers only) to this file")
 	logLevel := fs.String("log-level", "error", "log level of the pipelines (logs go to stderr)")
 	brokerProcess := fs.String("broker-process", "child", "embedded kfake in a child process (child: figures of this process are the consumer's alone) or in-process")
 	serveKfake := fs.Bool("serve-kfake", false, "internal: serve an embedded kfake cluster, print its address, stop when stdin closes")
@@ -287,17 +288,6 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	if cfg.serveKfake {
 		return serveKfake(e)
 	}
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	rep, err := runBench(ctx, cfg, e.stderr)
 	if rep != nil {
 		if cfg.json {
@@ -382,6 +372,12 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 	}
 	rep.Load = &load
 
+	// The profile covers the consumers only, not generating and loading.
+	stopProfile, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return rep, err
+	}
+	defer stopProfile()
 	// The raw consumer runs before and after the pipelines; the faster of
 	// its two runs is the reference, so the order cannot favour a pipeline.
 	progress("raw consumer")
@@ -414,6 +410,7 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 		}
 	}
 	rep.Phases = append(append(rep.Phases, pipelines...), raw2)
+	stopProfile()
 	// The loaded stream is no longer needed: free the broker's memory.
 	h.deleteTopics(ctx)
 	if cfg.latencyRate > 0 && cfg.latencyDuration > 0 {
@@ -429,6 +426,29 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 	}
 	rep.PeakRSS = peakRSS(false)
 	return rep, nil
+}
+
+// startCPUProfile starts a CPU profile into path (none when empty); the
+// returned stop may be called more than once.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }
 
 // benchHarness holds what the phases share: brokers, topic names, the report.
@@ -865,12 +885,20 @@ func (h *benchHarness) latencyPhase(ctx context.Context, g consumer.Guarantee, r
 		buf, rec = gen.next(buf, i, time.Time{})
 		buf = buf[len(buf):]
 		recs[i] = kgo.Record{Topic: input, Key: rec.Key, Value: rec.Value}
+		if h.cfg.rate > 0 {
+			// A latency-only run describes the stream it loaded.
+			countKind(&h.rep.Stream, rec.Kind)
+			h.rep.Stream.Bytes += int64(len(rec.Key) + len(rec.Value))
+		}
 		if rec.Kind == kindPositive {
 			positiveIndex[rec.Host+"/"+rec.PID] = i
 			positive[i] = true
 		}
 	}
 	lr.Positives = len(positiveIndex)
+	if h.cfg.rate > 0 && h.rep.Stream.Events > 0 {
+		h.rep.Stream.AvgRecord = float64(h.rep.Stream.Bytes) / float64(h.rep.Stream.Events)
+	}
 	producedAt := make([]atomic.Int64, n) // unix ns, positives only
 	readAt := make([]atomic.Int64, n)
 	var detected atomic.Int64

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,6 +393,10 @@ func BenchmarkProcessorMixed(b *testing.B) {
 	}
 }
 
+// benchRuns numbers pipeline runs so that every run has a fresh group, also
+// across -count repetitions.
+var benchRuns atomic.Int64
+
 // BenchmarkPipelineKfake runs the at-least-once pipeline over 100,000
 // preloaded events on an in-process kfake cluster, with a fresh group per
 // iteration, and the raw group consumer over the same data beside it.
@@ -422,7 +427,7 @@ func BenchmarkPipelineKfake(b *testing.B) {
 			n := 0
 			for b.Loop() {
 				n++
-				h.prefix = "bench-" + g.String() + "-" + strconv.Itoa(n)
+				h.prefix = "bench-" + g.String() + "-" + strconv.FormatInt(benchRuns.Add(1), 10)
 				ph, err := h.pipelinePhase(ctx, input, g)
 				if err != nil {
 					b.Fatal(err)
@@ -437,7 +442,7 @@ func BenchmarkPipelineKfake(b *testing.B) {
 		n := 0
 		for b.Loop() {
 			n++
-			ph, err := h.rawPhase(ctx, input, "raw", "-raw-"+strconv.Itoa(n))
+			ph, err := h.rawPhase(ctx, input, "raw", "-raw-"+strconv.FormatInt(benchRuns.Add(1), 10))
 			if err != nil {
 				b.Fatal(err)
 			}
