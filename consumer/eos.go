@@ -68,6 +68,37 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 		}
 		txnID = p.cfg.Group + "-" + hex.EncodeToString(b[:])
 	}
+	for {
+		err := p.transactSession(ctx, txnID)
+		var restart *sessionFailed
+		if !errors.As(err, &restart) || ctx.Err() != nil {
+			return err
+		}
+		// The outcome of the last transaction is unknown (franz-go's advice
+		// for an End error): drop the client and every partition's state,
+		// and start over from what Kafka has committed, as a restarted
+		// process would. The same transactional id fences what is left of
+		// the old producer at once.
+		p.stats.sessionRestarts.Add(1)
+		p.cfg.Logger.Warn("exactly-once session failed; starting a new one from the committed state",
+			"topic", p.cfg.InputTopic, "err", restart.err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// sessionFailed ends one transact session that a new session can replace.
+type sessionFailed struct{ err error }
+
+func (s *sessionFailed) Error() string { return s.err.Error() }
+func (s *sessionFailed) Unwrap() error { return s.err }
+
+// transactSession runs one GroupTransactSession until ctx ends (nil), a
+// fatal error, or a *sessionFailed.
+func (p *Pipeline) transactSession(ctx context.Context, txnID string) error {
 	// No BlockRebalanceOnPoll here: as franz-go advises for transact
 	// sessions, a rebalance may happen at any time and aborts the open
 	// transaction; blocking it would stall End behind the rebalance.
@@ -94,7 +125,7 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 		default:
 		}
 		if err := sess.Begin(); err != nil {
-			runErr = fmt.Errorf("begin transaction: %w", err)
+			runErr = &sessionFailed{fmt.Errorf("begin transaction: %w", err)}
 			break
 		}
 		promise := kgo.AbortingFirstErrPromise(cl)
@@ -107,7 +138,9 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 				if r.Topic == p.cfg.OutputTopic {
 					outputs++
 				}
-				sess.Produce(ctx, r, promise.Promise())
+				// Not ctx: on shutdown the last transaction still commits
+				// what it processed (End bounds the wait).
+				sess.Produce(context.Background(), r, promise.Promise())
 			}
 		}
 		deadline := time.Now().Add(p.cfg.CommitInterval)
@@ -174,7 +207,9 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 				produce(rep.changelog)
 			}
 		}
-		endCtx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+		// End may wait behind a rebalance; beyond the transaction timeout
+		// the broker has aborted the transaction anyway.
+		endCtx, cancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
 		committed, err := sess.End(endCtx, kgo.TransactionEndTry(runErr == nil && !moved && promise.Err() == nil))
 		cancel()
 		switch {
@@ -183,7 +218,7 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 			// stop, and let a restart rebuild state from what was committed.
 			p.stats.commitFailures.Add(1)
 			if runErr == nil {
-				runErr = fmt.Errorf("end transaction on input topic %s (outcome unknown): %w", p.cfg.InputTopic, err)
+				runErr = &sessionFailed{fmt.Errorf("end transaction on input topic %s (outcome unknown): %w", p.cfg.InputTopic, err)}
 			}
 		case committed:
 			p.stats.written.Add(outputs)
@@ -202,6 +237,10 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 	select {
 	case <-closeDone:
 	case <-time.After(p.cfg.ShutdownTimeout):
+		var failed *sessionFailed
+		if errors.As(runErr, &failed) {
+			return runErr // a failed client may never finish leaving; the next session replaces it
+		}
 		return errors.Join(runErr, errors.New("shutdown: leaving the group timed out"))
 	}
 	return runErr
