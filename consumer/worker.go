@@ -216,19 +216,16 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (out, changelog []*kgo.
 // one partition are acknowledged in order, so a stored offset implies the
 // state before it.
 func (w *worker) changelogRecords(advanced bool) []*kgo.Record {
-	if w.p.cfg.DisableChangelog {
-		w.changes = w.part.DrainChanges(w.changes[:0])
-		return nil
-	}
+	// Drained even without a changelog, so the changes do not pile up.
 	w.changes = w.part.DrainChanges(w.changes[:0])
-	if len(w.changes) == 0 && !advanced {
+	if w.p.cfg.DisableChangelog || len(w.changes) == 0 {
 		return nil
 	}
 	recs := make([]*kgo.Record, 0, len(w.changes)+1)
 	for _, c := range w.changes {
 		recs = append(recs, &kgo.Record{Topic: w.p.cfg.ChangelogTopic, Partition: w.tp.partition, Key: c.Key, Value: c.Value})
 	}
-	if advanced && len(w.changes) > 0 {
+	if advanced {
 		recs = append(recs, &kgo.Record{Topic: w.p.cfg.ChangelogTopic, Partition: w.tp.partition,
 			Key: []byte(offsetKey), Value: encodeOffset(w.nextOffset)})
 	}
