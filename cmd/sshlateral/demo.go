@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -170,5 +169,3 @@ func joinList(s []string) string {
 	}
 	return b.String()
 }
-
-var _ = slog.Default

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sshlateral/sshlateral/consumer"
 	"github.com/sshlateral/sshlateral/processor"
 	"github.com/sshlateral/sshlateral/producer"
 )
@@ -134,5 +133,3 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format: want json or text, got %q", format)
 }
-
-var _ = consumer.DefaultConfig
