@@ -13,8 +13,12 @@ import (
 	"github.com/sshlateral/sshlateral/producer"
 )
 
-// errUsage means the flag package already printed the problem and usage.
-var errUsage = errors.New("usage")
+// errUsage means the flag package already printed the problem and usage;
+// errHelp that it printed the usage the user asked for.
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help")
+)
 
 // parseFlags parses args, then fills every flag not given on the command line
 // from SSHLATERAL_<FLAG>: flags win over the environment, which wins over
@@ -23,7 +27,7 @@ func parseFlags(fs *flag.FlagSet, e env, args []string) error {
 	fs.SetOutput(e.stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return errUsage
+			return errHelp
 		}
 		return errUsage
 	}

@@ -67,7 +67,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			continue
 		}
 		if err := c.run(ctx, e, args[1:]); err != nil {
-			if err == errUsage {
+			switch err {
+			case errHelp:
+				return 0
+			case errUsage:
 				return 2
 			}
 			fmt.Fprintf(stderr, "sshlateral %s: %v\n", c.name, err)

@@ -287,3 +287,25 @@ func TestScanAllowlist(t *testing.T) {
 		t.Errorf("suppression not counted by rule: %s", stderr)
 	}
 }
+
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"no command", nil, 2},
+		{"unknown command", []string{"nope"}, 2},
+		{"help of a command", []string{"scan", "-h"}, 0},
+		{"unknown flag", []string{"scan", "--bogus"}, 2},
+		{"invalid value", []string{"scan", "--match", "fuzzy", "x.log"}, 1},
+		{"run without brokers", []string{"run", "--http-addr", ""}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _, stderr := runCLI(t, "", tc.args...); code != tc.want {
+				t.Errorf("exit %d, want %d\n%s", code, tc.want, stderr)
+			}
+		})
+	}
+}
