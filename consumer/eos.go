@@ -68,36 +68,17 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 		}
 		txnID = p.cfg.Group + "-" + hex.EncodeToString(b[:])
 	}
-	for {
-		err := p.transactSession(ctx, txnID)
-		var restart *sessionFailed
-		if !errors.As(err, &restart) || ctx.Err() != nil {
-			return err
-		}
-		// The outcome of the last transaction is unknown (franz-go's advice
-		// for an End error): drop the client and every partition's state,
-		// and start over from what Kafka has committed, as a restarted
-		// process would. The same transactional id fences what is left of
-		// the old producer at once.
-		p.stats.sessionRestarts.Add(1)
-		p.cfg.Logger.Warn("exactly-once session failed; starting a new one from the committed state",
-			"topic", p.cfg.InputTopic, "err", restart.err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
+	return p.transactSession(ctx, txnID)
 }
 
-// sessionFailed ends one transact session that a new session can replace.
-type sessionFailed struct{ err error }
+// ErrUnknownOutcome is wrapped by Run's error when an exactly-once
+// transaction ended with an error (franz-go: the outcome is unknown). The
+// client cannot be trusted to leave the group cleanly, so the safe recovery
+// is a new process: it rebuilds state from what Kafka committed.
+var ErrUnknownOutcome = errors.New("transaction outcome unknown")
 
-func (s *sessionFailed) Error() string { return s.err.Error() }
-func (s *sessionFailed) Unwrap() error { return s.err }
-
-// transactSession runs one GroupTransactSession until ctx ends (nil), a
-// fatal error, or a *sessionFailed.
+// transactSession runs the GroupTransactSession until ctx ends (nil) or a
+// fatal error.
 func (p *Pipeline) transactSession(ctx context.Context, txnID string) error {
 	// No BlockRebalanceOnPoll here: as franz-go advises for transact
 	// sessions, a rebalance may happen at any time and aborts the open
@@ -125,7 +106,7 @@ func (p *Pipeline) transactSession(ctx context.Context, txnID string) error {
 		default:
 		}
 		if err := sess.Begin(); err != nil {
-			runErr = &sessionFailed{fmt.Errorf("begin transaction: %w", err)}
+			runErr = fmt.Errorf("begin transaction: %w: %w", ErrUnknownOutcome, err)
 			break
 		}
 		promise := kgo.AbortingFirstErrPromise(cl)
@@ -215,10 +196,10 @@ func (p *Pipeline) transactSession(ctx context.Context, txnID string) error {
 		switch {
 		case err != nil:
 			// An End error leaves the outcome unknown (franz-go's advice):
-			// stop, and let a restart rebuild state from what was committed.
+			// stop; a new process rebuilds state from what was committed.
 			p.stats.commitFailures.Add(1)
 			if runErr == nil {
-				runErr = &sessionFailed{fmt.Errorf("end transaction on input topic %s (outcome unknown): %w", p.cfg.InputTopic, err)}
+				runErr = fmt.Errorf("end transaction on input topic %s: %w: %w", p.cfg.InputTopic, ErrUnknownOutcome, err)
 			}
 		case committed:
 			p.stats.written.Add(outputs)
@@ -232,15 +213,18 @@ func (p *Pipeline) transactSession(ctx context.Context, txnID string) error {
 		}
 	}
 	p.stopAllWorkers()
+	if errors.Is(runErr, ErrUnknownOutcome) {
+		// A client left in an invalid state may hang while leaving, and
+		// keep the group waiting for it: exit, and let the broker expire
+		// the member.
+		go sess.Close()
+		return runErr
+	}
 	closeDone := make(chan struct{})
 	go func() { sess.Close(); close(closeDone) }()
 	select {
 	case <-closeDone:
 	case <-time.After(p.cfg.ShutdownTimeout):
-		var failed *sessionFailed
-		if errors.As(runErr, &failed) {
-			return runErr // a failed client may never finish leaving; the next session replaces it
-		}
 		return errors.Join(runErr, errors.New("shutdown: leaving the group timed out"))
 	}
 	return runErr

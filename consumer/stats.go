@@ -20,9 +20,6 @@ type Stats struct {
 	Rebalances     int64            // assignment changes seen
 	CommitFailures int64            // offset or transaction commits that failed
 	Aborts         int64            // exactly-once transactions aborted
-	// SessionRestarts counts exactly-once sessions replaced after a
-	// transaction of unknown outcome.
-	SessionRestarts int64
 }
 
 // PartitionStat describes one assigned partition, for metrics and readiness.
@@ -41,7 +38,7 @@ type PartitionStat struct {
 // counters is updated by workers concurrently; maps are guarded by mu, the
 // hot counters are atomics.
 type counters struct {
-	consumed, events, prefiltered, written, rebalances, commitFailures, aborts, sessionRestarts atomic.Int64
+	consumed, events, prefiltered, written, rebalances, commitFailures, aborts atomic.Int64
 
 	mu           sync.Mutex
 	skipped      map[string]int64
@@ -70,18 +67,17 @@ func (c *counters) snapshot() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Stats{
-		Consumed:        c.consumed.Load(),
-		Events:          c.events.Load(),
-		Prefiltered:     c.prefiltered.Load(),
-		Skipped:         cloneMap(c.skipped),
-		DeadLettered:    cloneMap(c.deadLettered),
-		Results:         cloneMap(c.results),
-		Suppressed:      cloneMap(c.suppressed),
-		RecordsWritten:  c.written.Load(),
-		Rebalances:      c.rebalances.Load(),
-		CommitFailures:  c.commitFailures.Load(),
-		Aborts:          c.aborts.Load(),
-		SessionRestarts: c.sessionRestarts.Load(),
+		Consumed:       c.consumed.Load(),
+		Events:         c.events.Load(),
+		Prefiltered:    c.prefiltered.Load(),
+		Skipped:        cloneMap(c.skipped),
+		DeadLettered:   cloneMap(c.deadLettered),
+		Results:        cloneMap(c.results),
+		Suppressed:     cloneMap(c.suppressed),
+		RecordsWritten: c.written.Load(),
+		Rebalances:     c.rebalances.Load(),
+		CommitFailures: c.commitFailures.Load(),
+		Aborts:         c.aborts.Load(),
 	}
 }
 

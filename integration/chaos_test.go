@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -49,12 +50,12 @@ func testChaos(t *testing.T, bin string, b testBroker) {
 		"--transaction-timeout", "5s", "--commit-interval", "100ms"}
 	rng := rand.New(rand.NewPCG(7, 11))
 
-	procs := []*process{}
+	var selfExits atomic.Int64
+	members := []*member{}
 	for i := 0; i < 3; i++ {
-		procs = append(procs, startProcess(t, bin, b, tp, args...))
+		members = append(members, startMember(t, bin, b, tp, &selfExits, args...))
 	}
-	var kills, starts, added, removed, brokerRestarts int
-	starts = 3
+	var kills, added, removed, brokerRestarts int
 	chunks := 2 * (*chaosKills + 2)
 	step := (len(lines) + chunks - 1) / chunks
 	for c := 0; c*step < len(lines); c++ {
@@ -63,18 +64,14 @@ func testChaos(t *testing.T, bin string, b testBroker) {
 		time.Sleep(300 * time.Millisecond) // let the members work on it before the next blow
 		switch {
 		case c%2 == 1 && kills < *chaosKills:
-			i := rng.IntN(len(procs))
-			procs[i].kill()
+			members[rng.IntN(len(members))].crash() // kill -9; the member starts a new process
 			kills++
-			procs[i] = startProcess(t, bin, b, tp, args...)
-			starts++
 		case c == 2:
-			procs = append(procs, startProcess(t, bin, b, tp, args...))
-			starts++
+			members = append(members, startMember(t, bin, b, tp, &selfExits, args...))
 			added++
-		case c == 4 && len(procs) > 3:
-			procs[len(procs)-1].kill()
-			procs = procs[:len(procs)-1]
+		case c == 4 && len(members) > 3:
+			members[len(members)-1].remove()
+			members = members[:len(members)-1]
 			removed++
 			kills++
 		case c == 6 && b.Name() == brokerKafka:
@@ -92,8 +89,8 @@ func testChaos(t *testing.T, bin string, b testBroker) {
 	rows := g.rows()
 	recs := readRiskRecords(t, b, tp.output, 2*len(rows), 5*time.Second, 4*time.Minute)
 	o := compareFinal(recs, rows)
-	report := fmt.Sprintf("chaos %s: events=%d positives=%d processes_started=%d kills=%d added=%d removed=%d broker_restarts=%d expected=%d found=%d duplicates=%d missing=%d unexpected=%d",
-		b.Name(), len(lines), g.positives, starts, kills, added, removed, brokerRestarts, o.expected, o.found, o.duplicates, o.missing, o.unexpected)
+	report := fmt.Sprintf("chaos %s: events=%d positives=%d kills=%d added=%d removed=%d self_exits=%d broker_restarts=%d expected=%d found=%d duplicates=%d missing=%d unexpected=%d",
+		b.Name(), len(lines), g.positives, kills, added, removed, selfExits.Load(), brokerRestarts, o.expected, o.found, o.duplicates, o.missing, o.unexpected)
 	t.Log(report)
 	// go test hides a passing package's output; .ci/run prints this file.
 	if path := os.Getenv(envScenarioReport); path != "" {

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,9 +324,24 @@ type process struct {
 
 func startProcess(t *testing.T, bin string, b testBroker, tp topics, extra ...string) *process {
 	t.Helper()
-	logf, err := os.CreateTemp(t.TempDir(), "sshlateral-*.log")
+	pr, err := launchProcess(t.TempDir(), bin, b, tp, extra...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pr.kill()
+		if t.Failed() {
+			pr.dumpLog(t)
+		}
+	})
+	return pr
+}
+
+// launchProcess starts `sshlateral run` logging into dir; the caller kills it.
+func launchProcess(dir, bin string, b testBroker, tp topics, extra ...string) (*process, error) {
+	logf, err := os.CreateTemp(dir, "sshlateral-*.log")
+	if err != nil {
+		return nil, err
 	}
 	args := append([]string{"run", "--brokers", strings.Join(b.Seeds(), ","), "--group", "sshlateral-it",
 		"--input-topic", tp.input, "--output-topic", tp.output, "--dlq-topic", tp.dlq, "--changelog-topic", tp.changelog,
@@ -333,19 +349,104 @@ func startProcess(t *testing.T, bin string, b testBroker, tp topics, extra ...st
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	pr := &process{cmd: cmd, log: logf, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(pr.done) }()
+	go func() { _ = cmd.Wait(); logf.Close(); close(pr.done) }()
+	return pr, nil
+}
+
+func (pr *process) dumpLog(t *testing.T) {
+	t.Helper()
+	if b, err := os.ReadFile(pr.log.Name()); err == nil {
+		t.Logf("log of pid %d:\n%s", pr.cmd.Process.Pid, tail(string(b), 4000))
+	}
+}
+
+// member is a pipeline process slot that is restarted whenever its process
+// ends, as a Deployment restarts a crashed pod: after a kill -9 by the test,
+// or when the pipeline exits by itself (an exactly-once transaction of
+// unknown outcome makes it exit so that a new process rebuilds its state).
+type member struct {
+	mu       sync.Mutex
+	cur      *process
+	all      []*process
+	removed  bool
+	launch   func() (*process, error)
+	selfExit *atomic.Int64 // exits the test did not cause
+	killed   bool          // the current process was killed by the test
+	stopped  chan struct{}
+}
+
+func startMember(t *testing.T, bin string, b testBroker, tp topics, selfExit *atomic.Int64, extra ...string) *member {
+	t.Helper()
+	dir := t.TempDir()
+	m := &member{launch: func() (*process, error) { return launchProcess(dir, bin, b, tp, extra...) },
+		selfExit: selfExit, stopped: make(chan struct{})}
+	pr, err := m.launch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.cur, m.all = pr, []*process{pr}
+	go m.supervise(t)
 	t.Cleanup(func() {
-		pr.kill()
+		m.remove()
+		<-m.stopped
 		if t.Failed() {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
-				t.Logf("log of pid %d:\n%s", cmd.Process.Pid, tail(string(b), 4000))
+			for _, pr := range m.all {
+				pr.dumpLog(t)
 			}
 		}
 	})
-	return pr
+	return m
+}
+
+func (m *member) supervise(t *testing.T) {
+	defer close(m.stopped)
+	for {
+		m.mu.Lock()
+		cur := m.cur
+		m.mu.Unlock()
+		<-cur.done
+		m.mu.Lock()
+		if m.removed {
+			m.mu.Unlock()
+			return
+		}
+		if !m.killed {
+			m.selfExit.Add(1)
+		}
+		m.killed = false
+		time.Sleep(200 * time.Millisecond) // a restart back-off, as a supervisor has
+		pr, err := m.launch()
+		if err != nil {
+			m.mu.Unlock()
+			t.Errorf("restart member: %v", err)
+			return
+		}
+		m.cur = pr
+		m.all = append(m.all, pr)
+		m.mu.Unlock()
+	}
+}
+
+// crash kills the current process with SIGKILL; the member restarts it.
+func (m *member) crash() {
+	m.mu.Lock()
+	cur := m.cur
+	m.killed = true
+	m.mu.Unlock()
+	cur.kill()
+}
+
+// remove kills the current process for good.
+func (m *member) remove() {
+	m.mu.Lock()
+	m.removed = true
+	cur := m.cur
+	m.mu.Unlock()
+	cur.kill()
 }
 
 // kill sends SIGKILL: no shutdown, no commit, no flush.

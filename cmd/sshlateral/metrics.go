@@ -39,7 +39,7 @@ type pipelineCollector struct {
 	now func() time.Time
 
 	consumed, events, prefiltered, skipped, deadLettered, results, suppressed *prometheus.Desc
-	written, rebalances, commitFailures, aborts, sessionRestarts, assigned    *prometheus.Desc
+	written, rebalances, commitFailures, aborts, assigned                     *prometheus.Desc
 	partConsumed, openWindows, openGroups, lag, eventTimeLag, watermark       *prometheus.Desc
 	lastRecord                                                                *prometheus.Desc
 }
@@ -50,28 +50,27 @@ func newPipelineCollector(src pipelineStats, now func() time.Time) *pipelineColl
 	}
 	tp := []string{"topic", "partition"}
 	return &pipelineCollector{
-		src:             src,
-		now:             now,
-		consumed:        d("consumed_records_total", "Input records read."),
-		events:          d("events_total", "Process events fully decoded and given to the matcher."),
-		prefiltered:     d("prefiltered_events_total", "Process events rejected by the prefilter (cannot match)."),
-		skipped:         d("skipped_records_total", "Input records that are not process events, by reason.", "reason"),
-		deadLettered:    d("dead_lettered_records_total", "Undecodable input records sent to the DLQ topic, by reason.", "reason"),
-		results:         d("results_total", "Detection results (matches) before the allowlist, by emission: EARLY, FINAL, LATE.", "emission"),
-		suppressed:      d("suppressed_results_total", "Results suppressed by the allowlist, by rule.", "rule"),
-		written:         d("risk_records_written_total", "Risk records acknowledged by the broker (two per unsuppressed result)."),
-		rebalances:      d("rebalances_total", "Consumer group assignment changes seen."),
-		commitFailures:  d("commit_failures_total", "Offset or transaction commits that failed."),
-		aborts:          d("transaction_aborts_total", "Exactly-once transactions aborted."),
-		sessionRestarts: d("transaction_session_restarts_total", "Exactly-once sessions replaced after a transaction of unknown outcome."),
-		assigned:        d("assigned_partitions", "Input partitions this instance owns."),
-		partConsumed:    d("partition_consumed_records_total", "Input records read from the partition since this instance was assigned it.", tp...),
-		openWindows:     d("partition_open_windows", "Open event-time windows of the partition.", tp...),
-		openGroups:      d("partition_open_groups", "Open result groups of the partition.", tp...),
-		lag:             d("partition_lag_records", "Consumer lag: partition high watermark at the last fetch minus the next offset to process.", tp...),
-		eventTimeLag:    d("partition_event_time_lag_seconds", "Wall clock minus the partition's event-time watermark (absent until the first event).", tp...),
-		watermark:       d("partition_watermark_timestamp_seconds", "Event-time watermark of the partition, unix seconds (absent until the first event).", tp...),
-		lastRecord:      d("partition_last_record_timestamp_seconds", "Wall clock of the last record processed, unix seconds (absent until the first record).", tp...),
+		src:            src,
+		now:            now,
+		consumed:       d("consumed_records_total", "Input records read."),
+		events:         d("events_total", "Process events fully decoded and given to the matcher."),
+		prefiltered:    d("prefiltered_events_total", "Process events rejected by the prefilter (cannot match)."),
+		skipped:        d("skipped_records_total", "Input records that are not process events, by reason.", "reason"),
+		deadLettered:   d("dead_lettered_records_total", "Undecodable input records sent to the DLQ topic, by reason.", "reason"),
+		results:        d("results_total", "Detection results (matches) before the allowlist, by emission: EARLY, FINAL, LATE.", "emission"),
+		suppressed:     d("suppressed_results_total", "Results suppressed by the allowlist, by rule.", "rule"),
+		written:        d("risk_records_written_total", "Risk records acknowledged by the broker (two per unsuppressed result)."),
+		rebalances:     d("rebalances_total", "Consumer group assignment changes seen."),
+		commitFailures: d("commit_failures_total", "Offset or transaction commits that failed."),
+		aborts:         d("transaction_aborts_total", "Exactly-once transactions aborted."),
+		assigned:       d("assigned_partitions", "Input partitions this instance owns."),
+		partConsumed:   d("partition_consumed_records_total", "Input records read from the partition since this instance was assigned it.", tp...),
+		openWindows:    d("partition_open_windows", "Open event-time windows of the partition.", tp...),
+		openGroups:     d("partition_open_groups", "Open result groups of the partition.", tp...),
+		lag:            d("partition_lag_records", "Consumer lag: partition high watermark at the last fetch minus the next offset to process.", tp...),
+		eventTimeLag:   d("partition_event_time_lag_seconds", "Wall clock minus the partition's event-time watermark (absent until the first event).", tp...),
+		watermark:      d("partition_watermark_timestamp_seconds", "Event-time watermark of the partition, unix seconds (absent until the first event).", tp...),
+		lastRecord:     d("partition_last_record_timestamp_seconds", "Wall clock of the last record processed, unix seconds (absent until the first record).", tp...),
 	}
 }
 
@@ -98,7 +97,6 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.rebalances, st.Rebalances)
 	counter(c.commitFailures, st.CommitFailures)
 	counter(c.aborts, st.Aborts)
-	counter(c.sessionRestarts, st.SessionRestarts)
 	for reason, n := range st.Skipped {
 		counter(c.skipped, n, reason)
 	}
