@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +55,7 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("start embedded kafka: %w", err)
 	}
 	defer cluster.Close()
-	if err := fs.Set("brokers", joinList(cluster.ListenAddrs())); err != nil {
+	if err := fs.Set("brokers", strings.Join(cluster.ListenAddrs(), ",")); err != nil {
 		return err
 	}
 	cfg, err := pf.config()
@@ -157,15 +158,4 @@ func demoSettled(p *consumer.Pipeline, produced, printed int64) bool {
 		}
 	}
 	return true
-}
-
-func joinList(s []string) string {
-	var b bytes.Buffer
-	for i, v := range s {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(v)
-	}
-	return b.String()
 }
