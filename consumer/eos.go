@@ -99,11 +99,8 @@ func (p *Pipeline) transactSession(ctx context.Context, txnID string) error {
 	lastTick := time.Now()
 	var runErr error
 	for ctx.Err() == nil && runErr == nil {
-		select {
-		case <-p.failed:
-			runErr = p.failErr
+		if runErr = p.fatalErr(); runErr != nil {
 			continue
-		default:
 		}
 		if err := sess.Begin(); err != nil {
 			runErr = fmt.Errorf("begin transaction: %w: %w", ErrUnknownOutcome, err)
@@ -244,10 +241,5 @@ func (p *Pipeline) rebuildWorkers(ctx context.Context, cl *kgo.Client) error {
 	}
 	p.assigned(ctx, cl, map[string][]int32{p.cfg.InputTopic: parts})
 	p.stats.rebalances.Add(-1) // a rebuild is not a rebalance
-	select {
-	case <-p.failed:
-		return p.failErr
-	default:
-		return nil
-	}
+	return p.fatalErr()
 }

@@ -72,6 +72,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return p.runAtLeastOnce(ctx)
 }
 
+// fatalErr returns the error fail recorded, or nil. Reading it through the
+// closed channel orders the read after the write.
+func (p *Pipeline) fatalErr() error {
+	select {
+	case <-p.failed:
+		return p.failErr
+	default:
+		return nil
+	}
+}
+
 // fail records the first fatal error and stops Run.
 func (p *Pipeline) fail(err error) {
 	p.failOnce.Do(func() {
@@ -138,7 +149,7 @@ func (p *Pipeline) assigned(ctx context.Context, cl *kgo.Client, assigned map[st
 			go w.runExactlyOnce()
 		}
 		p.cfg.Logger.Info("partition assigned", "topic", p.cfg.InputTopic, "partition", partition,
-			"restored_groups", restored[partition].entries, "resume_offset", restored[partition].nextOffset)
+			"restored_entries", len(restored[partition].changes), "resume_offset", restored[partition].nextOffset)
 	}
 }
 
@@ -267,7 +278,7 @@ func (p *Pipeline) shutdown(cl *kgo.Client) error {
 	go func() {
 		defer close(done)
 		p.stopAllWorkers()
-		if p.failErr == nil {
+		if p.fatalErr() == nil {
 			if err := cl.CommitMarkedOffsets(ctx); err != nil {
 				p.stats.commitFailures.Add(1)
 				p.cfg.Logger.Error("final commit failed", "topic", p.cfg.InputTopic, "err", err)
@@ -282,5 +293,5 @@ func (p *Pipeline) shutdown(cl *kgo.Client) error {
 	case <-ctx.Done():
 		return fmt.Errorf("shutdown: %w", ctx.Err())
 	}
-	return p.failErr
+	return p.fatalErr()
 }

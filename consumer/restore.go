@@ -24,7 +24,6 @@ func encodeOffset(o int64) []byte {
 type restoredState struct {
 	changes    []processor.StateChange
 	nextOffset int64
-	entries    int
 }
 
 // restore reads the changelog partitions of parts from the start to their
@@ -138,7 +137,6 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 				continue
 			}
 			st.changes = append(st.changes, processor.StateChange{Key: []byte(k), Value: v})
-			st.entries++
 		}
 		out[part] = st
 	}
