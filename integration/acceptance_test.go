@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,12 +42,8 @@ func testEndToEnd(t *testing.T, guarantee consumer.Guarantee) {
 		produceClosers(t, b, tp, g)
 
 		rows := g.rows()
-		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 2*time.Second, 90*time.Second)
-		o := compareFinal(recs, rows)
-		t.Logf("%s: positives=%d %s", b.Name(), g.positives, o)
-		if o.missing+o.unexpected+o.duplicates > 0 {
-			t.Fatalf("output differs from expectation: %s\n%v", o, o.problems)
-		}
+		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false,
+			fmt.Sprintf("end to end, %d positives", g.positives))
 	})
 }
 
@@ -145,12 +142,8 @@ func TestScaleOut(t *testing.T) {
 		produceClosers(t, b, tp, g)
 
 		rows := g.rows()
-		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 3*time.Second, 2*time.Minute)
-		o := compareFinal(recs, rows)
-		t.Logf("%s: positives=%d %s", b.Name(), g.positives, o)
-		if o.missing+o.unexpected+o.duplicates > 0 {
-			t.Fatalf("scale-out output differs: %s\n%v", o, o.problems)
-		}
+		requireFinal(t, b, tp.output, rows, 3*time.Second, 2*time.Minute, false,
+			fmt.Sprintf("scale-out, %d positives", g.positives))
 	})
 }
 
@@ -196,12 +189,7 @@ func TestCrashRestart(t *testing.T) {
 		produceClosers(t, b, tp, g)
 
 		rows := g.rows()
-		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 3*time.Second, 2*time.Minute)
-		o := compareFinal(recs, rows)
-		t.Logf("%s: after kill -9: %s", b.Name(), o)
-		if o.missing+o.unexpected > 0 {
-			t.Fatalf("records lost or wrong after a crash: %s\n%v", o, o.problems)
-		}
+		requireFinal(t, b, tp.output, rows, 3*time.Second, 2*time.Minute, true, "after kill -9")
 	})
 }
 
@@ -247,12 +235,7 @@ func TestBrokerRestart(t *testing.T) {
 		produceClosers(t, b, tp, g)
 
 		rows := g.rows()
-		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 3*time.Second, 2*time.Minute)
-		o := compareFinal(recs, rows)
-		t.Logf("%s: after broker restart: %s", b.Name(), o)
-		if o.missing+o.unexpected > 0 {
-			t.Fatalf("records lost or wrong after a broker restart: %s\n%v", o, o.problems)
-		}
+		requireFinal(t, b, tp.output, rows, 3*time.Second, 2*time.Minute, true, "after broker restart")
 	})
 }
 
@@ -281,10 +264,7 @@ func TestPoisonInput(t *testing.T) {
 		produceClosers(t, b, tp, g)
 
 		rows := g.rows()
-		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 2*time.Second, 90*time.Second)
-		if o := compareFinal(recs, rows); o.missing+o.unexpected+o.duplicates > 0 {
-			t.Fatalf("output with poison input differs: %s\n%v", o, o.problems)
-		}
+		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "with poison input")
 		dl := readDeadLetters(t, b, tp.dlq, len(poison))
 		if len(dl) != len(poison) {
 			t.Fatalf("dead letters: got %d, want %d", len(dl), len(poison))
@@ -393,12 +373,7 @@ func TestSyntheticPositives(t *testing.T) {
 		closers := generatedStream{events: []genEvent{{at: last}}}
 		produceClosers(t, b, tp, closers)
 
-		recs := readRiskRecords(t, b, tp.output, 2*len(rows), 2*time.Second, 90*time.Second)
-		o := compareFinal(recs, rows)
-		t.Logf("%s: %s", b.Name(), o)
-		if o.missing+o.unexpected+o.duplicates > 0 {
-			t.Fatalf("synthetic positives: %s\n%v", o, o.problems)
-		}
+		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "synthetic positives")
 	})
 }
 
@@ -433,12 +408,8 @@ func TestIdleClose(t *testing.T) {
 				cfg.Processor.IdleClose = time.Second
 				startInstance(t, cfg)
 				rows := g.rows()
-				recs := readRiskRecords(t, b, tp.output, 2*len(rows), 2*time.Second, 90*time.Second)
-				o := compareFinal(recs, rows)
-				t.Logf("%s %s: idle close after restore: %s", b.Name(), guarantee, o)
-				if o.missing+o.unexpected+o.duplicates > 0 {
-					t.Fatalf("idle close: %s\n%v", o, o.problems)
-				}
+				requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false,
+					fmt.Sprintf("%s idle close after restore", guarantee))
 			})
 		})
 	}

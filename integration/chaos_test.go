@@ -87,8 +87,7 @@ func testChaos(t *testing.T, bin string, b testBroker) {
 	produceClosers(t, b, tp, g)
 
 	rows := g.rows()
-	recs := readRiskRecords(t, b, tp.output, 2*len(rows), 5*time.Second, 4*time.Minute)
-	o := compareFinal(recs, rows)
+	o := readFinal(t, b, tp.output, rows, 5*time.Second, 4*time.Minute)
 	report := fmt.Sprintf("chaos %s: events=%d positives=%d kills=%d added=%d removed=%d self_exits=%d broker_restarts=%d expected=%d found=%d duplicates=%d missing=%d unexpected=%d",
 		b.Name(), len(lines), g.positives, kills, added, removed, selfExits.Load(), brokerRestarts, o.expected, o.found, o.duplicates, o.missing, o.unexpected)
 	t.Log(report)

@@ -288,6 +288,29 @@ func compareFinal(recs []riskRecord, rows []expectedRow) outcome {
 	return o
 }
 
+// readFinal reads the output topic until the FINAL records of rows (two per
+// row) arrived and quiet passed without more, or timeout, and compares them.
+func readFinal(t *testing.T, b testBroker, topic string, rows []expectedRow, quiet, timeout time.Duration) outcome {
+	t.Helper()
+	return compareFinal(readRiskRecords(t, b, topic, 2*len(rows), quiet, timeout), rows)
+}
+
+// requireFinal is readFinal that logs the outcome as what and fails the test
+// on anything missing or unexpected, and on duplicates unless allowed (an
+// at-least-once crash may repeat an exact copy).
+func requireFinal(t *testing.T, b testBroker, topic string, rows []expectedRow, quiet, timeout time.Duration, allowDuplicates bool, what string) {
+	t.Helper()
+	o := readFinal(t, b, topic, rows, quiet, timeout)
+	t.Logf("%s: %s: %s", b.Name(), what, o)
+	bad := o.missing + o.unexpected
+	if !allowDuplicates {
+		bad += o.duplicates
+	}
+	if bad > 0 {
+		t.Fatalf("%s: output differs from expectation: %s\n%v", what, o, o.problems)
+	}
+}
+
 // waitFor polls cond until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
