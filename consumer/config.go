@@ -1,6 +1,8 @@
 package consumer
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,7 +74,7 @@ type Config struct {
 	// loses its open windows. Default false.
 	DisableChangelog bool
 	// Format of input records. Default FormatAuto.
-	Format Format
+	Format decode.Format
 	// Prefilter rejects records that cannot match before full decoding.
 	// Default true.
 	Prefilter bool
@@ -120,7 +122,7 @@ func DefaultConfig() Config {
 		InputTopic:         "endpoint.processes",
 		OutputTopic:        "sshlateral.risk",
 		DLQTopic:           "sshlateral.dlq",
-		Format:             FormatAuto,
+		Format:             decode.FormatAuto,
 		Prefilter:          true,
 		Processor:          processor.DefaultConfig(),
 		Guarantee:          AtLeastOnce,

@@ -1,6 +1,8 @@
 package consumer
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"context"
 	"errors"
 	"fmt"
@@ -32,7 +34,7 @@ type worker struct {
 	cl      *kgo.Client
 	tp      tp
 	part    *processor.Partition
-	dec     *Decoder
+	dec     *decode.Decoder
 	batches chan kgo.FetchTopicPartition
 	quit    chan struct{}
 	done    chan struct{}
@@ -63,7 +65,7 @@ func (p *Pipeline) newWorker(cl *kgo.Client, partition int32, st restoredState) 
 			return nil, fmt.Errorf("restore changelog topic %s partition %d: %w", p.cfg.ChangelogTopic, partition, err)
 		}
 	}
-	dec, err := NewDecoder(p.cfg.Format)
+	dec, err := decode.NewDecoder(p.cfg.Format)
 	if err != nil {
 		return nil, err
 	}
@@ -183,13 +185,13 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (out, changelog []*kgo.
 			continue
 		}
 		switch outcome {
-		case OutcomeEvent:
+		case decode.OutcomeEvent:
 			events++
 			w.results = w.part.Process(&w.ev, now, w.results)
-		case OutcomeNoMatch:
+		case decode.OutcomeNoMatch:
 			prefiltered++
 			w.results = w.part.Advance(w.ev.Time, now, w.results)
-		case OutcomeSkip:
+		case decode.OutcomeSkip:
 			w.countSkip(w.dec.LastSkipReason())
 		}
 	}

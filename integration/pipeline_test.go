@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"context"
 	"errors"
 	"fmt"
@@ -107,7 +109,7 @@ func (in *instance) stop(t *testing.T) {
 // produceLines produces lines to topic keyed by host, and waits for acks.
 func produceLines(t *testing.T, b testBroker, topic string, lines [][]byte) {
 	t.Helper()
-	dec, err := consumer.NewDecoder(consumer.FormatAuto)
+	dec, err := decode.NewDecoder(decode.FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func produceLines(t *testing.T, b testBroker, topic string, lines [][]byte) {
 	var ev processor.Event
 	for _, l := range lines {
 		var key []byte
-		if out, err := dec.DecodeFull(l, &ev); err == nil && out == consumer.OutcomeEvent {
+		if out, err := dec.DecodeFull(l, &ev); err == nil && out == decode.OutcomeEvent {
 			key = []byte(ev.Dest)
 		}
 		recs = append(recs, &kgo.Record{Key: key, Value: l})

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"bufio"
 	"context"
 	"crypto/rand"
@@ -716,7 +718,7 @@ func (h *benchHarness) pipelineConfig(name, input string, g consumer.Guarantee) 
 	cfg.Guarantee = g
 	cfg.Logger = h.logger
 	var err error
-	if cfg.Format, err = consumer.ParseFormat(h.cfg.gen.Format); err != nil {
+	if cfg.Format, err = decode.ParseFormat(h.cfg.gen.Format); err != nil {
 		return cfg, nil, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -1096,11 +1098,11 @@ func measureStateCost(gc genConfig, groups int) (stateReport, error) {
 	if err != nil {
 		return stateReport{}, err
 	}
-	format, err := consumer.ParseFormat(gc.Format)
+	format, err := decode.ParseFormat(gc.Format)
 	if err != nil {
 		return stateReport{}, err
 	}
-	dec, err := consumer.NewDecoder(format)
+	dec, err := decode.NewDecoder(format)
 	if err != nil {
 		return stateReport{}, err
 	}
@@ -1132,7 +1134,7 @@ func measureStateCost(gc genConfig, groups int) (stateReport, error) {
 		if err != nil {
 			return stateReport{}, fmt.Errorf("decode generated record %d: %w", i, err)
 		}
-		if out != consumer.OutcomeEvent {
+		if out != decode.OutcomeEvent {
 			return stateReport{}, fmt.Errorf("generated record %d: outcome %s, want event", i, out)
 		}
 		fields += int64(len(ev.Dest) + len(ev.User) + len(ev.Process) + len(ev.ProcessName) + len(ev.ProcessPath) +

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -49,11 +51,11 @@ func TestGeneratedRecordsDecode(t *testing.T) {
 	for _, format := range []string{"sysmon", "cim"} {
 		t.Run(format, func(t *testing.T) {
 			cfg := testGenConfig(t, format, 2000)
-			f, err := consumer.ParseFormat(format)
+			f, err := decode.ParseFormat(format)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dec, err := consumer.NewDecoder(f)
+			dec, err := decode.NewDecoder(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +64,7 @@ func TestGeneratedRecordsDecode(t *testing.T) {
 				kinds[rec.Kind]++
 				var ev processor.Event
 				out, err := dec.DecodeFull(rec.Value, &ev)
-				if err != nil || out != consumer.OutcomeEvent {
+				if err != nil || out != decode.OutcomeEvent {
 					t.Fatalf("record %d: outcome %v, err %v\n%s", i, out, err, rec.Value)
 				}
 				if ev.Dest != rec.Host || string(rec.Key) != rec.Host {
@@ -86,10 +88,10 @@ func TestGeneratedRecordsDecode(t *testing.T) {
 				if err != nil {
 					t.Fatalf("record %d: prefiltered decode: %v", i, err)
 				}
-				if rec.Kind == kindPlain && pout != consumer.OutcomeNoMatch {
+				if rec.Kind == kindPlain && pout != decode.OutcomeNoMatch {
 					t.Errorf("record %d: plain record not rejected by the prefilter: %v", i, pout)
 				}
-				if (rec.Kind == kindSSH || rec.Kind == kindPositive) && pout != consumer.OutcomeEvent {
+				if (rec.Kind == kindSSH || rec.Kind == kindPositive) && pout != decode.OutcomeEvent {
 					t.Errorf("record %d (kind %d): outcome %v, want a full decode", i, rec.Kind, pout)
 				}
 			}
@@ -157,8 +159,8 @@ func TestGeneratorRecordSize(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			cfg := testGenConfig(t, format, 500)
 			cfg.RecordSize = 4096
-			f, _ := consumer.ParseFormat(format)
-			dec, err := consumer.NewDecoder(f)
+			f, _ := decode.ParseFormat(format)
+			dec, err := decode.NewDecoder(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +172,7 @@ func TestGeneratorRecordSize(t *testing.T) {
 					t.Errorf("record %d: %d bytes, want about 4096", i, n)
 				}
 				var ev processor.Event
-				if out, err := dec.Decode(rec.Value, &ev); err != nil || out != consumer.OutcomeNoMatch {
+				if out, err := dec.Decode(rec.Value, &ev); err != nil || out != decode.OutcomeNoMatch {
 					t.Errorf("record %d: padded plain record: outcome %v, err %v", i, out, err)
 				}
 			}
@@ -340,8 +342,8 @@ func BenchmarkProcessorMixed(b *testing.B) {
 	for _, format := range []string{"sysmon", "cim"} {
 		b.Run(format, func(b *testing.B) {
 			corpus := mixedCorpus(b, format, 200_000)
-			f, _ := consumer.ParseFormat(format)
-			dec, err := consumer.NewDecoder(f)
+			f, _ := decode.ParseFormat(format)
+			dec, err := decode.NewDecoder(f)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -376,9 +378,9 @@ func BenchmarkProcessorMixed(b *testing.B) {
 					b.Fatal(err)
 				}
 				switch out {
-				case consumer.OutcomeEvent:
+				case decode.OutcomeEvent:
 					results = part.Process(&ev, now, results[:0])
-				case consumer.OutcomeNoMatch:
+				case decode.OutcomeNoMatch:
 					results = part.Advance(ev.Time, now, results[:0])
 				}
 				if i%500 == 0 {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"bufio"
 	"errors"
 	"fmt"
@@ -9,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/sshlateral/sshlateral/consumer"
 	"github.com/sshlateral/sshlateral/processor"
 )
 
@@ -49,12 +50,12 @@ func eachLine(stdin io.Reader, files []string, fn func(file string, lineNo int, 
 // hostKeyer finds the partition key of an input record: its host, so that
 // all of one host's events land in one partition, as the windows need.
 type hostKeyer struct {
-	dec *consumer.Decoder
+	dec *decode.Decoder
 	ev  processor.Event
 }
 
 func newHostKeyer() (*hostKeyer, error) {
-	dec, err := consumer.NewDecoder(consumer.FormatAuto)
+	dec, err := decode.NewDecoder(decode.FormatAuto)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func newHostKeyer() (*hostKeyer, error) {
 func (h *hostKeyer) key(line []byte) []byte {
 	h.ev = processor.Event{}
 	outcome, err := h.dec.DecodeFull(line, &h.ev)
-	if err != nil || outcome != consumer.OutcomeEvent || h.ev.Dest == "" {
+	if err != nil || outcome != decode.OutcomeEvent || h.ev.Dest == "" {
 		return nil
 	}
 	return []byte(h.ev.Dest)

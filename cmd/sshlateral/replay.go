@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"bytes"
 	"context"
 	"errors"
@@ -143,13 +145,13 @@ func produceFile(ctx context.Context, brokers []string, topic string, r io.Reade
 
 // firstEventTime is the event time of the first process event in lines.
 func firstEventTime(lines [][]byte) (time.Time, bool) {
-	dec, err := consumer.NewDecoder(consumer.FormatAuto)
+	dec, err := decode.NewDecoder(decode.FormatAuto)
 	if err != nil {
 		return time.Time{}, false
 	}
 	var ev processor.Event
 	for _, l := range lines {
-		if out, err := dec.DecodeFull(l, &ev); err == nil && out == consumer.OutcomeEvent && !ev.Time.IsZero() {
+		if out, err := dec.DecodeFull(l, &ev); err == nil && out == decode.OutcomeEvent && !ev.Time.IsZero() {
 			return ev.Time, true
 		}
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"context"
 	"errors"
 	"flag"
@@ -57,7 +59,7 @@ func (pf *pipelineFlags) config() (consumer.Config, error) {
 	c.Group, c.InputTopic, c.OutputTopic, c.DLQTopic = pf.group, pf.input, pf.output, pf.dlq
 	c.ChangelogTopic, c.DisableChangelog = pf.changelog, pf.noChangelog
 	c.Prefilter = !pf.noPrefilter
-	if c.Format, err = consumer.ParseFormat(pf.inputFormat); err != nil {
+	if c.Format, err = decode.ParseFormat(pf.inputFormat); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Guarantee, err = consumer.ParseGuarantee(pf.guarantee); err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/consumer/decode"
+
 	"bufio"
 	"context"
 	"errors"
@@ -11,7 +13,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/sshlateral/sshlateral/consumer"
 	"github.com/sshlateral/sshlateral/processor"
 	"github.com/sshlateral/sshlateral/producer"
 )
@@ -45,7 +46,7 @@ func cmdScan(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	format, err := consumer.ParseFormat(*inputFormat)
+	format, err := decode.ParseFormat(*inputFormat)
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func cmdScan(ctx context.Context, e env, args []string) error {
 
 // scan runs one Partition over every line: a file is one stream, so windows
 // follow its event time, and end of input closes every open window.
-func scan(ctx context.Context, e env, files []string, format consumer.Format, prefilter bool, cfg processor.Config,
+func scan(ctx context.Context, e env, files []string, format decode.Format, prefilter bool, cfg processor.Config,
 	sink func([]processor.Result) error, s *scanSummary) error {
 	// Idle close is wall-clock; a file has no idle time.
 	cfg.IdleClose = 0
@@ -144,7 +145,7 @@ func scan(ctx context.Context, e env, files []string, format consumer.Format, pr
 	if err != nil {
 		return err
 	}
-	dec, err := consumer.NewDecoder(format)
+	dec, err := decode.NewDecoder(format)
 	if err != nil {
 		return err
 	}
@@ -164,7 +165,7 @@ func scan(ctx context.Context, e env, files []string, format consumer.Format, pr
 			return err
 		}
 		s.Lines++
-		var outcome consumer.Outcome
+		var outcome decode.Outcome
 		var derr error
 		if prefilter {
 			outcome, derr = dec.Decode(line, &ev)
@@ -177,13 +178,13 @@ func scan(ctx context.Context, e env, files []string, format consumer.Format, pr
 			return nil
 		}
 		switch outcome {
-		case consumer.OutcomeEvent:
+		case decode.OutcomeEvent:
 			s.Events++
 			results = part.Process(&ev, now, results)
-		case consumer.OutcomeNoMatch:
+		case decode.OutcomeNoMatch:
 			s.Prefiltered++
 			results = part.Advance(ev.Time, now, results)
-		case consumer.OutcomeSkip:
+		case decode.OutcomeSkip:
 			s.Skipped++
 		}
 		if len(results) > 0 {

@@ -1,4 +1,4 @@
-package consumer
+package decode
 
 import (
 	"bytes"
@@ -32,12 +32,12 @@ func seedLines(f *testing.F, globs ...string) {
 }
 
 var sysmonSeedGlobs = []string{
-	"../testdata/real/*/*.log",
-	"../testdata/synthetic/positives.log",
-	"../cmd/sshlateral/sample/events.log",
+	"../../testdata/real/*/*.log",
+	"../../testdata/synthetic/positives.log",
+	"../../cmd/sshlateral/sample/events.log",
 }
 
-var cimSeedGlobs = []string{"../testdata/synthetic/positives_cim.json"}
+var cimSeedGlobs = []string{"../../testdata/synthetic/positives_cim.json"}
 
 // sysmonEdgeSeeds exercise the spots where the fast scanner and encoding/xml
 // could part ways.

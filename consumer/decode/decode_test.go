@@ -1,4 +1,4 @@
-package consumer
+package decode
 
 import (
 	"bytes"
@@ -92,7 +92,7 @@ func TestParseFormat(t *testing.T) {
 }
 
 func TestDecodeDetection(t *testing.T) {
-	sigma := readLines(t, "../testdata/real/sigma_regression/gh_auth_token_sysmon_linux.log")[0]
+	sigma := readLines(t, "../../testdata/real/sigma_regression/gh_auth_token_sysmon_linux.log")[0]
 	banner := []byte("Oct 24 17:05:31 james-ubuntu-demo sysmon[3041]: Sysmon v1.0.0 - Monitors system events")
 	cim := []byte(`{"_time":"2026-11-02T10:00:00Z","dest":"h","process_name":"ls"}`)
 	for _, tc := range []struct {
@@ -158,7 +158,7 @@ func TestRealSysmonFiles(t *testing.T) {
 					d := newTestDecoder(t, format)
 					events, noMatch := 0, 0
 					reasons := map[string]int{}
-					for i, line := range readLines(t, filepath.Join("../testdata/real", tc.path)) {
+					for i, line := range readLines(t, filepath.Join("../../testdata/real", tc.path)) {
 						var ev processor.Event
 						var out Outcome
 						var err error
@@ -228,7 +228,7 @@ func TestRealSysmonEvents(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lines := readLines(t, filepath.Join("../testdata/real", tc.path))
+			lines := readLines(t, filepath.Join("../../testdata/real", tc.path))
 			d := newTestDecoder(t, FormatAuto)
 			var ev processor.Event
 			out, err := d.DecodeFull(lines[tc.line-1], &ev)
@@ -245,7 +245,7 @@ func TestRealSysmonEvents(t *testing.T) {
 // The auditd files are not an input format of this decoder: every record is
 // an error, never a silent skip.
 func TestRealAuditdRejected(t *testing.T) {
-	paths, err := filepath.Glob("../testdata/real/go_libaudit/*.log")
+	paths, err := filepath.Glob("../../testdata/real/go_libaudit/*.log")
 	if err != nil || len(paths) != 3 {
 		t.Fatalf("glob: %v %v", paths, err)
 	}
@@ -282,10 +282,10 @@ func decodeFile(t *testing.T, path string, format Format) []processor.Event {
 }
 
 func TestSyntheticSysmonEqualsCIM(t *testing.T) {
-	sysmon := decodeFile(t, "../testdata/synthetic/positives.log", FormatSysmon)
+	sysmon := decodeFile(t, "../../testdata/synthetic/positives.log", FormatSysmon)
 	for _, format := range []Format{FormatCIM, FormatAuto} {
 		t.Run(format.String(), func(t *testing.T) {
-			cim := decodeFile(t, "../testdata/synthetic/positives_cim.json", format)
+			cim := decodeFile(t, "../../testdata/synthetic/positives_cim.json", format)
 			if len(cim) != len(sysmon) || len(cim) == 0 {
 				t.Fatalf("%d CIM events, %d Sysmon events", len(cim), len(sysmon))
 			}
@@ -316,7 +316,7 @@ type expectedRow struct {
 // that processor.Match accepts, per 60-minute window ending at :50, and
 // compares them with the rows the generator derived from its own labels.
 func TestSyntheticLabelsAgreeWithMatcher(t *testing.T) {
-	events := decodeFile(t, "../testdata/synthetic/positives.log", FormatSysmon)
+	events := decodeFile(t, "../../testdata/synthetic/positives.log", FormatSysmon)
 	for _, tc := range []struct {
 		mode processor.MatchMode
 		file string
@@ -325,7 +325,7 @@ func TestSyntheticLabelsAgreeWithMatcher(t *testing.T) {
 		{processor.MatchRobust, "positives.expected_robust.json"},
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("../testdata/synthetic", tc.file))
+			b, err := os.ReadFile(filepath.Join("../../testdata/synthetic", tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -380,7 +380,7 @@ func TestSyntheticLabelsAgreeWithMatcher(t *testing.T) {
 
 func TestSampleFile(t *testing.T) {
 	d := newTestDecoder(t, FormatAuto)
-	lines := readLines(t, "../cmd/sshlateral/sample/events.log")
+	lines := readLines(t, "../../cmd/sshlateral/sample/events.log")
 	var events, errs, skips int
 	for _, line := range lines {
 		var ev processor.Event
@@ -402,7 +402,7 @@ func TestSampleFile(t *testing.T) {
 // Decode must copy what it keeps: scribbling over the input afterwards must
 // not change the event.
 func TestDecodeDoesNotRetainInput(t *testing.T) {
-	for _, path := range []string{"../testdata/synthetic/positives.log", "../testdata/synthetic/positives_cim.json"} {
+	for _, path := range []string{"../../testdata/synthetic/positives.log", "../../testdata/synthetic/positives_cim.json"} {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			d := newTestDecoder(t, FormatAuto)
 			for i, line := range readLines(t, path) {
@@ -442,8 +442,8 @@ func TestDecodeResetsEvent(t *testing.T) {
 }
 
 func TestPrefilterOutcomes(t *testing.T) {
-	lines := readLines(t, "../testdata/synthetic/positives.log")
-	cim := readLines(t, "../testdata/synthetic/positives_cim.json")
+	lines := readLines(t, "../../testdata/synthetic/positives.log")
+	cim := readLines(t, "../../testdata/synthetic/positives_cim.json")
 	for _, tc := range []struct {
 		name  string
 		lines [][]byte
@@ -489,9 +489,9 @@ func TestPrefilterOutcomes(t *testing.T) {
 
 // A record that cannot match is classified without allocating.
 func TestNoMatchDoesNotAllocate(t *testing.T) {
-	sigma := readLines(t, "../testdata/real/sigma_regression/gh_auth_token_sysmon_linux.log")[0]
+	sigma := readLines(t, "../../testdata/real/sigma_regression/gh_auth_token_sysmon_linux.log")[0]
 	cim := []byte(`{"_time":1793613543.111,"Processes.dest":"db-01","Processes.process":"ls -la /var/log","Processes.process_name":"ls","process_id":41399}`)
-	zirc := readLines(t, "../testdata/real/zircolite_sysmon_linux/sysmon_linux_sample.log")[0]
+	zirc := readLines(t, "../../testdata/real/zircolite_sysmon_linux/sysmon_linux_sample.log")[0]
 	for _, tc := range []struct {
 		name string
 		in   []byte

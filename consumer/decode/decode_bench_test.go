@@ -1,4 +1,4 @@
-package consumer
+package decode
 
 import (
 	"bytes"
@@ -27,8 +27,8 @@ func benchLine(b *testing.B, path string, subs ...string) []byte {
 // non-ssh EventID 1 (sigma regression), both v1.1 layout behind a syslog
 // header.
 func sysmonBenchLines(b *testing.B) (match, nomatch []byte) {
-	match = benchLine(b, "../testdata/synthetic/positives.log", "<EventID>1<", "/usr/bin/ssh<", "oBatchMode", "http:")
-	nomatch = readLines(b, "../testdata/real/sigma_regression/gh_auth_token_sysmon_linux.log")[0]
+	match = benchLine(b, "../../testdata/synthetic/positives.log", "<EventID>1<", "/usr/bin/ssh<", "oBatchMode", "http:")
+	nomatch = readLines(b, "../../testdata/real/sigma_regression/gh_auth_token_sysmon_linux.log")[0]
 	return match, nomatch
 }
 
@@ -57,7 +57,7 @@ func BenchmarkSysmonFast(b *testing.B) {
 	b.Run("match_full", func(b *testing.B) { benchDecode(b, match, FormatAuto, true, OutcomeEvent) })
 	b.Run("nomatch", func(b *testing.B) { benchDecode(b, nomatch, FormatAuto, false, OutcomeNoMatch) })
 	b.Run("full", func(b *testing.B) { benchDecode(b, nomatch, FormatAuto, true, OutcomeEvent) })
-	skip := readLines(b, "../testdata/real/zircolite_sysmon_linux/sysmon_linux_sample.log")[0]
+	skip := readLines(b, "../../testdata/real/zircolite_sysmon_linux/sysmon_linux_sample.log")[0]
 	b.Run("skip", func(b *testing.B) { benchDecode(b, skip, FormatAuto, false, OutcomeSkip) })
 }
 
@@ -77,7 +77,7 @@ func BenchmarkSysmonEncodingXML(b *testing.B) {
 }
 
 func BenchmarkCIM(b *testing.B) {
-	path := "../testdata/synthetic/positives_cim.json"
+	path := "../../testdata/synthetic/positives_cim.json"
 	match := benchLine(b, path, `process_name":"ssh"`, "oBatchMode", "http:")
 	nomatch := benchLine(b, path, `process_name":"systemctl"`)
 	b.Run("match", func(b *testing.B) { benchDecode(b, match, FormatAuto, false, OutcomeEvent) })
