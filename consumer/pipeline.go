@@ -1,7 +1,8 @@
 // Package consumer runs sshlateral's detection over a Kafka consumer group:
 // one goroutine per assigned partition owns that partition's decoder and
-// window state, results leave through an Encoder, and input offsets are
-// committed only once everything they caused is acknowledged.
+// window state, results leave through an Encoder and a delivery (one per
+// guarantee), and input offsets are committed only once everything they
+// caused is acknowledged.
 package consumer
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,9 +28,10 @@ type Pipeline struct {
 	cfg   Config
 	enc   Encoder
 	stats *counters
+	logs  *logLimiter
 
-	// wmu guards workers: group callbacks may run between empty polls,
-	// while the poll loop dispatches or ticks.
+	// wmu guards workers: group callbacks run between polls, while the
+	// poll loop dispatches or ticks.
 	wmu     sync.Mutex
 	workers map[tp]*worker
 
@@ -39,6 +42,7 @@ type Pipeline struct {
 
 // New validates cfg and returns a pipeline; it does not connect yet.
 func New(cfg Config, enc Encoder) (*Pipeline, error) {
+	cfg = cfg.withDerived()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
@@ -49,6 +53,7 @@ func New(cfg Config, enc Encoder) (*Pipeline, error) {
 		cfg:     cfg,
 		enc:     enc,
 		stats:   newCounters(),
+		logs:    newLogLimiter(cfg.Logger),
 		workers: map[tp]*worker{},
 		failed:  make(chan struct{}),
 	}, nil
@@ -61,10 +66,10 @@ func (p *Pipeline) Stats() Stats { return p.stats.snapshot() }
 func (p *Pipeline) Partitions() []PartitionStat { return p.stats.partitionStats() }
 
 // Run consumes until ctx is cancelled, then finishes in-flight work, commits
-// and leaves the group within ShutdownTimeout. It returns a non-nil error only
-// for failures that would otherwise lose data (a produce the broker rejected
-// for good, an exactly-once commit of unknown outcome); restarting the
-// process is then the safe recovery, since uncommitted input is re-read.
+// and leaves the group within ShutdownTimeout. It returns a non-nil error for
+// failures that would otherwise lose data (a write the broker rejected for
+// good, an exactly-once commit of unknown outcome): nothing after the failed
+// input is committed, so a restarted process re-reads it.
 func (p *Pipeline) Run(ctx context.Context) error {
 	if p.cfg.Guarantee == ExactlyOnce {
 		return p.runExactlyOnce(ctx)
@@ -83,16 +88,22 @@ func (p *Pipeline) fatalErr() error {
 	}
 }
 
-// fail records the first fatal error and stops Run.
+// fail records the first fatal error: from then on no worker marks an
+// offset, no callback commits, and Run stops.
 func (p *Pipeline) fail(err error) {
 	p.failOnce.Do(func() {
 		p.failErr = err
 		close(p.failed)
+		p.cfg.Logger.Error("pipeline failed; nothing after the failed input will be committed", "err", err)
 	})
 }
 
-func (p *Pipeline) baseOpts() []kgo.Opt {
+// baseOpts are the group client's options common to both guarantees. hard
+// is cancelled when the shutdown deadline passes: it interrupts every
+// blocking client call.
+func (p *Pipeline) baseOpts(hard context.Context, d delivery) []kgo.Opt {
 	opts := []kgo.Opt{
+		kgo.WithContext(hard),
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.cfg.InputTopic),
@@ -102,8 +113,12 @@ func (p *Pipeline) baseOpts() []kgo.Opt {
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(0),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.OnPartitionsAssigned(p.assigned),
-		kgo.OnPartitionsRevoked(p.revoked),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, a map[string][]int32) {
+			p.assigned(hard, cl, d, a)
+		}),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, r map[string][]int32) {
+			p.revoked(ctx, cl, d, r)
+		}),
 		kgo.OnPartitionsLost(p.lost),
 	}
 	return append(opts, p.cfg.ClientOpts...)
@@ -121,48 +136,40 @@ func (c changelogAwarePartitioner) ForTopic(topic string) kgo.TopicPartitioner {
 	return kgo.StickyKeyPartitioner(nil).ForTopic(topic)
 }
 
-// assigned builds each new partition's state, restored from the changelog,
-// before any of its records are processed.
-func (p *Pipeline) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+// assigned starts a worker for each new partition. Fetching stays paused
+// until the worker has restored its state from the changelog, which it does
+// on its own goroutine: the callback (and the group) never waits for a
+// restore.
+func (p *Pipeline) assigned(hard context.Context, cl *kgo.Client, d delivery, assigned map[string][]int32) {
 	p.stats.rebalances.Add(1)
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
 	parts := assigned[p.cfg.InputTopic]
 	if len(parts) == 0 {
 		return
 	}
-	restored, err := p.restore(ctx, parts)
-	if err != nil {
-		p.fail(err)
-		return
-	}
+	p.startWorkers(hard, cl, d, parts)
+}
+
+func (p *Pipeline) startWorkers(hard context.Context, cl *kgo.Client, d delivery, parts []int32) {
+	cl.PauseFetchPartitions(map[string][]int32{p.cfg.InputTopic: parts})
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
 	for _, partition := range parts {
-		w, err := p.newWorker(cl, partition, restored[partition])
-		if err != nil {
-			p.fail(err)
-			return
-		}
+		w := p.newWorker(cl, d, partition)
 		p.workers[w.tp] = w
-		if p.cfg.Guarantee == AtLeastOnce {
-			go w.runAtLeastOnce()
-		} else {
-			go w.runExactlyOnce()
-		}
-		p.cfg.Logger.Info("partition assigned", "topic", p.cfg.InputTopic, "partition", partition,
-			"restored_entries", len(restored[partition].changes), "resume_offset", restored[partition].nextOffset)
+		go w.run(hard)
 	}
 }
 
 // revoked stops the revoked partitions' workers, waits for their in-flight
 // work to be acknowledged, then commits: the next owner starts exactly where
-// this one stopped.
-func (p *Pipeline) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+// this one stopped. After a failure nothing is committed.
+func (p *Pipeline) revoked(ctx context.Context, cl *kgo.Client, d delivery, revoked map[string][]int32) {
 	p.stats.rebalances.Add(1)
-	p.wmu.Lock()
 	p.stopWorkers(revoked)
-	p.wmu.Unlock()
-	if p.cfg.Guarantee == ExactlyOnce {
-		return // the transact session aborts; offsets move only with a committed transaction
+	if p.cfg.Guarantee == ExactlyOnce || p.fatalErr() != nil {
+		// Exactly-once: the session aborts; offsets move only with a
+		// committed transaction.
+		return
 	}
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
 		p.stats.commitFailures.Add(1)
@@ -173,42 +180,37 @@ func (p *Pipeline) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 // lost drops the partitions without committing: another member may own them.
 func (p *Pipeline) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	p.stats.rebalances.Add(1)
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
 	p.stopWorkers(lost)
 }
 
-// stopWorkers stops and waits for the given partitions' workers; p.wmu is held.
+// stopWorkers stops the given partitions' workers and waits for them: each
+// finishes the batch in hand (acknowledged and marked, or failed).
 func (p *Pipeline) stopWorkers(parts map[string][]int32) {
 	var stopping []*worker
+	p.wmu.Lock()
 	for topic, partitions := range parts {
 		for _, partition := range partitions {
 			key := tp{topic, partition}
-			w, ok := p.workers[key]
-			if !ok {
-				continue
+			if w, ok := p.workers[key]; ok {
+				delete(p.workers, key)
+				w.stop()
+				stopping = append(stopping, w)
 			}
-			delete(p.workers, key)
-			close(w.quit)
-			stopping = append(stopping, w)
 		}
 	}
+	p.wmu.Unlock()
 	for _, w := range stopping {
 		<-w.done
-		p.stats.mu.Lock()
-		delete(p.stats.partitions, w.tp)
-		p.stats.mu.Unlock()
+		p.stats.dropPartition(w.tp)
 	}
 }
 
-func (p *Pipeline) stopAllWorkers() {
+func (p *Pipeline) stopAllWorkers() { p.stopWorkers(p.ownedPartitions()) }
+
+// ownedPartitions lists the partitions with a worker.
+func (p *Pipeline) ownedPartitions() map[string][]int32 {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	p.stopWorkers(p.ownedPartitions())
-}
-
-// ownedPartitions lists the partitions with a worker; p.wmu is held.
-func (p *Pipeline) ownedPartitions() map[string][]int32 {
 	all := map[string][]int32{}
 	for key := range p.workers {
 		all[key.topic] = append(all[key.topic], key.partition)
@@ -216,82 +218,64 @@ func (p *Pipeline) ownedPartitions() map[string][]int32 {
 	return all
 }
 
-// runAtLeastOnce is the poll loop of the default mode: it hands each
-// partition's records to its worker; workers produce, wait for acks and mark.
-func (p *Pipeline) runAtLeastOnce(ctx context.Context) error {
-	// BlockRebalanceOnPoll keeps a rebalance out of the dispatch of a
-	// poll; the revoke callback then waits for the worker's in-flight batch
-	// to be acknowledged and marked, so the commit on revoke covers it.
-	cl, err := kgo.NewClient(append(p.baseOpts(), kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll())...)
-	if err != nil {
-		return fmt.Errorf("create kafka client: %w", err)
-	}
-	// Polling stops on shutdown or on the first fatal error.
-	pollCtx, cancelPoll := context.WithCancel(ctx)
-	defer cancelPoll()
-	go func() {
-		select {
-		case <-p.failed:
-			cancelPoll()
-		case <-pollCtx.Done():
-		}
-	}()
-
-	for {
-		fetches := cl.PollRecords(pollCtx, p.cfg.MaxPollRecords)
-		if fetches.IsClientClosed() || pollCtx.Err() != nil {
-			break
-		}
-		fetches.EachError(func(topic string, partition int32, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			p.cfg.Logger.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
-		})
-		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
-			if len(ftp.Records) == 0 {
-				return
-			}
-			p.wmu.Lock()
-			w, ok := p.workers[tp{ftp.Topic, ftp.Partition}]
-			p.wmu.Unlock()
-			if !ok {
-				return // revoked between fetch and dispatch; the records are not marked
-			}
-			select {
-			case w.batches <- ftp:
-			case <-w.done:
-			}
-		})
-		cl.AllowRebalance()
-	}
-	cancelPoll()
-	return p.shutdown(cl)
+func (p *Pipeline) worker(topic string, partition int32) (*worker, bool) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	w, ok := p.workers[tp{topic, partition}]
+	return w, ok
 }
 
-// shutdown stops every worker (each finishes its batch and waits for acks),
-// commits what they marked and leaves the group, all within ShutdownTimeout.
-func (p *Pipeline) shutdown(cl *kgo.Client) error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-	defer cancel()
+// reportFetchErrors logs (rate-limited) and counts every fetch error but the
+// cancellation of the poll itself.
+func (p *Pipeline) reportFetchErrors(fetches kgo.Fetches) {
+	fetches.EachError(func(topic string, partition int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		p.stats.fetchErrors.Add(1)
+		p.logs.warn("fetch", "fetch error", "topic", topic, "partition", partition, "err", err)
+	})
+}
+
+// shutdownDeadline cancels hard ShutdownTimeout after ctx ends or the
+// pipeline fails: from then on every blocking call (a write to a broker
+// that does not answer, a commit, the group leave) is interrupted. The
+// returned function disarms it.
+func (p *Pipeline) shutdownDeadline(ctx context.Context, hardCancel context.CancelFunc) (stop func()) {
+	disarm := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-p.failed:
+		case <-disarm:
+			return
+		}
+		t := time.NewTimer(p.cfg.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			hardCancel()
+		case <-disarm:
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(disarm) }) }
+}
+
+// closeClient runs closeFn (leave the group, close the client) and reports
+// whether it had to be cut short by the shutdown deadline (hard).
+func closeClient(hard context.Context, closeFn func()) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		p.stopAllWorkers()
-		if p.fatalErr() == nil {
-			if err := cl.CommitMarkedOffsets(ctx); err != nil {
-				p.stats.commitFailures.Add(1)
-				p.cfg.Logger.Error("final commit failed", "topic", p.cfg.InputTopic, "err", err)
-			}
-		}
-		cl.AllowRebalance()
-		// Leaving the group revokes nothing left to us: workers are stopped.
-		cl.CloseAllowingRebalance()
+		closeFn()
 	}()
 	select {
 	case <-done:
-	case <-ctx.Done():
-		return fmt.Errorf("shutdown: %w", ctx.Err())
+		return nil
+	case <-hard.Done():
 	}
-	return p.fatalErr()
+	// The client's context is hard: Close now returns promptly.
+	<-done
+	return errors.New("shutdown: deadline exceeded; the client was closed without a clean leave")
 }

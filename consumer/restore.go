@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,15 +27,15 @@ type restoredState struct {
 	nextOffset int64
 }
 
-// restore reads the changelog partitions of parts from the start to their
-// current end and returns the latest value of every key (compaction may not
-// have run yet). In exactly-once mode it reads committed data only, so state
-// and committed offsets always agree.
-func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restoredState, error) {
-	out := make(map[int32]restoredState, len(parts))
+// restore reads changelog partition part from the start to its current end
+// and returns the latest value of every key (compaction may not have run
+// yet). In exactly-once mode it reads committed data only, so state and
+// committed offsets always agree.
+func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, error) {
 	if p.cfg.DisableChangelog {
-		return out, nil
+		return restoredState{}, nil
 	}
+	parts := []int32{part}
 	isolation := kgo.ReadUncommitted()
 	if p.cfg.Guarantee == ExactlyOnce {
 		isolation = kgo.ReadCommitted()
@@ -54,7 +55,7 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 	}, p.cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("changelog client: %w", err)
+		return restoredState{}, fmt.Errorf("changelog client: %w", err)
 	}
 	defer cl.Close()
 
@@ -66,10 +67,10 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 		ends, err = adm.ListEndOffsets(ctx, p.cfg.ChangelogTopic)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
+		return restoredState{}, fmt.Errorf("list end offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
 	}
 	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("list end offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
+		return restoredState{}, fmt.Errorf("list end offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
 	}
 
 	latest := map[int32]map[string][]byte{}
@@ -78,7 +79,7 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 		latest[part] = map[string][]byte{}
 		end, ok := ends.Lookup(p.cfg.ChangelogTopic, part)
 		if !ok {
-			return nil, fmt.Errorf("changelog topic %s has no partition %d: it must have as many partitions as input topic %s", p.cfg.ChangelogTopic, part, p.cfg.InputTopic)
+			return restoredState{}, fmt.Errorf("changelog topic %s has no partition %d: it must have as many partitions as input topic %s", p.cfg.ChangelogTopic, part, p.cfg.InputTopic)
 		}
 		if end.Offset > 0 {
 			pending[part] = end.Offset
@@ -94,12 +95,13 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 		fetches := cl.PollFetches(pollCtx)
 		cancel()
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("restore changelog topic %s: %w", p.cfg.ChangelogTopic, err)
+			return restoredState{}, fmt.Errorf("restore changelog topic %s: %w", p.cfg.ChangelogTopic, err)
 		}
 		got := false
 		fetches.EachError(func(topic string, partition int32, err error) {
-			if err != context.DeadlineExceeded {
-				p.cfg.Logger.Warn("changelog fetch error", "topic", topic, "partition", partition, "err", err)
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				p.stats.fetchErrors.Add(1)
+				p.logs.warn("changelog-fetch", "changelog fetch error", "topic", topic, "partition", partition, "err", err)
 			}
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
@@ -127,18 +129,15 @@ func (p *Pipeline) restore(ctx context.Context, parts []int32) (map[int32]restor
 			break
 		}
 	}
-	for _, part := range parts {
-		st := restoredState{}
-		for k, v := range latest[part] {
-			if k == offsetKey {
-				if len(v) == 8 {
-					st.nextOffset = int64(binary.BigEndian.Uint64(v))
-				}
-				continue
+	st := restoredState{}
+	for k, v := range latest[part] {
+		if k == offsetKey {
+			if len(v) == 8 {
+				st.nextOffset = int64(binary.BigEndian.Uint64(v))
 			}
-			st.changes = append(st.changes, processor.StateChange{Key: []byte(k), Value: v})
+			continue
 		}
-		out[part] = st
+		st.changes = append(st.changes, processor.StateChange{Key: []byte(k), Value: v})
 	}
-	return out, nil
+	return st, nil
 }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sshlateral/sshlateral/processor"
 )
 
 // Stats are the pipeline's running totals since start.
@@ -20,12 +22,14 @@ type Stats struct {
 	Rebalances     int64            // assignment changes seen
 	CommitFailures int64            // offset or transaction commits that failed
 	Aborts         int64            // exactly-once transactions aborted
+	FetchErrors    int64            // fetch errors reported by the Kafka client
 }
 
 // PartitionStat describes one assigned partition, for metrics and readiness.
 type PartitionStat struct {
 	Topic       string
 	Partition   int32
+	State       State // restoring, running or stopped
 	Consumed    int64
 	NextOffset  int64     // next offset to process
 	HighWater   int64     // partition high watermark at the last fetch
@@ -38,7 +42,7 @@ type PartitionStat struct {
 // counters is updated by workers concurrently; maps are guarded by mu, the
 // hot counters are atomics.
 type counters struct {
-	consumed, events, prefiltered, written, rebalances, commitFailures, aborts atomic.Int64
+	consumed, events, prefiltered, written, rebalances, commitFailures, aborts, fetchErrors atomic.Int64
 
 	mu           sync.Mutex
 	skipped      map[string]int64
@@ -78,7 +82,38 @@ func (c *counters) snapshot() Stats {
 		Rebalances:     c.rebalances.Load(),
 		CommitFailures: c.commitFailures.Load(),
 		Aborts:         c.aborts.Load(),
+		FetchErrors:    c.fetchErrors.Load(),
 	}
+}
+
+func (c *counters) add(m map[string]int64, key string) {
+	c.mu.Lock()
+	m[key]++
+	c.mu.Unlock()
+}
+
+func (c *counters) countSkip(reason string)       { c.add(c.skipped, reason) }
+func (c *counters) countDeadLetter(reason string) { c.add(c.deadLettered, reason) }
+func (c *counters) countSuppressed(rule string)   { c.add(c.suppressed, rule) }
+
+func (c *counters) countResults(results []processor.Result) {
+	c.mu.Lock()
+	for i := range results {
+		c.results[results[i].Emission.String()]++
+	}
+	c.mu.Unlock()
+}
+
+func (c *counters) setPartition(key tp, ps PartitionStat) {
+	c.mu.Lock()
+	c.partitions[key] = ps
+	c.mu.Unlock()
+}
+
+func (c *counters) dropPartition(key tp) {
+	c.mu.Lock()
+	delete(c.partitions, key)
+	c.mu.Unlock()
 }
 
 func (c *counters) partitionStats() []PartitionStat {

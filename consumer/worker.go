@@ -1,16 +1,16 @@
 package consumer
 
 import (
-	"github.com/sshlateral/sshlateral/consumer/decode"
-
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sshlateral/sshlateral/consumer/decode"
 	"github.com/sshlateral/sshlateral/processor"
 )
 
@@ -27,18 +27,59 @@ const (
 // DLQReasonDecode is the reason code of a record no decoder could read.
 const DLQReasonDecode = "decode_error"
 
-// worker owns one input partition: its decoder, its window state and the
-// changelog position. Only its own goroutine touches them.
-type worker struct {
-	p       *Pipeline
-	cl      *kgo.Client
-	tp      tp
-	part    *processor.Partition
-	dec     *decode.Decoder
-	batches chan kgo.FetchTopicPartition
-	quit    chan struct{}
-	done    chan struct{}
+// maxErrorHeader bounds the error text in a dead letter's header and log
+// line: a decoder message may quote the hostile input it failed on.
+const maxErrorHeader = 256
 
+// State is where a partition worker is in its life.
+type State int32
+
+const (
+	// StateRestoring: the worker is reading its window state from the
+	// changelog; fetching for its partition is paused.
+	StateRestoring State = iota
+	// StateRunning: the worker processes records.
+	StateRunning
+	// StateStopped: the worker has ended (revoked, lost, shut down or failed).
+	StateStopped
+)
+
+func (s State) String() string {
+	switch s {
+	case StateRestoring:
+		return "restoring"
+	case StateRunning:
+		return "running"
+	case StateStopped:
+		return "stopped"
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// job is a batch of one partition's records (nil: a tick). reply, when set,
+// receives the outcome once the batch is handed to the delivery.
+type job struct {
+	recs      []*kgo.Record
+	highWater int64 // -1: unknown (a tick)
+	now       time.Time
+	reply     chan<- error
+}
+
+// worker owns one input partition: its decoder, its window state and the
+// changelog position. Only its own goroutine touches them; others see the
+// state and a published snapshot of its counters.
+type worker struct {
+	p     *Pipeline
+	cl    *kgo.Client
+	d     delivery
+	tp    tp
+	state atomic.Int32
+	jobs  chan job
+	quit  chan struct{} // closed by stop: finish the job in hand, then end
+	done  chan struct{} // closed when the goroutine has ended
+
+	part *processor.Partition
+	dec  *decode.Decoder
 	// skipBelow: records before this offset are already reflected in the
 	// restored state (at-least-once can commit offsets after the changelog).
 	skipBelow  int64
@@ -47,129 +88,165 @@ type worker struct {
 	consumed   int64
 	lastEvent  time.Time
 
-	// exactly-once: the poll loop hands batches and collects records.
-	jobs chan eosJob
-
 	ev      processor.Event
 	results []processor.Result
 	changes []processor.StateChange
 }
 
-func (p *Pipeline) newWorker(cl *kgo.Client, partition int32, st restoredState) (*worker, error) {
-	part, err := processor.NewPartition(p.cfg.Processor)
-	if err != nil {
-		return nil, fmt.Errorf("partition %d state: %w", partition, err)
-	}
-	for _, c := range st.changes {
-		if err := part.Restore(c); err != nil {
-			return nil, fmt.Errorf("restore changelog topic %s partition %d: %w", p.cfg.ChangelogTopic, partition, err)
-		}
-	}
-	dec, err := decode.NewDecoder(p.cfg.Format)
-	if err != nil {
-		return nil, err
-	}
+// batch is what one job produced, handed to the delivery as a whole.
+type batch struct {
+	out         []*kgo.Record // risk records and dead letters
+	changelog   []*kgo.Record
+	last        *kgo.Record // the last input record, nil on a tick
+	written     int64       // risk records in out
+	deadLetters []*kgo.Record
+	reasons     []string // parallel to deadLetters
+}
+
+func (p *Pipeline) newWorker(cl *kgo.Client, d delivery, partition int32) *worker {
 	w := &worker{
 		p:         p,
 		cl:        cl,
+		d:         d,
 		tp:        tp{p.cfg.InputTopic, partition},
-		part:      part,
-		dec:       dec,
-		batches:   make(chan kgo.FetchTopicPartition, 4),
+		jobs:      make(chan job, 4),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
-		jobs:      make(chan eosJob),
-		skipBelow: st.nextOffset,
+		highWater: -1,
 	}
-	// Restoring may itself have produced nothing to emit, but the changes
-	// replayed must not be written back.
-	w.changes = part.DrainChanges(w.changes[:0])
 	w.publishStats()
-	return w, nil
+	return w
 }
 
-func (w *worker) runAtLeastOnce() {
+func (w *worker) State() State { return State(w.state.Load()) }
+
+func (w *worker) setState(s State) {
+	w.state.Store(int32(s))
+	w.publishStats()
+}
+
+// stop asks the worker to end after the job in hand. Idempotent only
+// through Pipeline.stopWorkers, which removes the worker first.
+func (w *worker) stop() { close(w.quit) }
+
+// run is the worker's life: restore, then process jobs until stopped or the
+// first failure. hard ends in-flight writes at the shutdown deadline.
+func (w *worker) run(hard context.Context) {
 	defer close(w.done)
-	tick := time.NewTicker(w.p.cfg.TickInterval)
-	defer tick.Stop()
+	defer w.setState(StateStopped)
+	ctx, cancel := context.WithCancel(hard)
+	defer cancel()
+	go func() {
+		// A stop during the restore ends the restore; a stop while
+		// running lets the job in hand finish (the loop checks quit).
+		select {
+		case <-w.quit:
+			if w.State() == StateRestoring {
+				cancel()
+			}
+		case <-ctx.Done():
+		}
+	}()
+	if err := w.restore(ctx); err != nil {
+		if ctx.Err() == nil {
+			w.p.fail(err)
+		}
+		return
+	}
+	w.setState(StateRunning)
+	w.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+
+	var tick <-chan time.Time
+	if w.p.cfg.Guarantee == AtLeastOnce {
+		// Exactly-once ticks come as jobs, inside a transaction.
+		t := time.NewTicker(w.p.cfg.TickInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
+		var j job
 		select {
 		case <-w.quit:
 			return
-		case ftp := <-w.batches:
-			w.highWater = ftp.HighWatermark
-			if w.nextOffset == 0 && len(ftp.Records) > 0 {
-				// Lag is visible before the first batch is done.
-				w.nextOffset = ftp.Records[0].Offset
-				w.publishStats()
-			}
-			w.handleAtLeastOnce(ftp.Records)
-		case <-tick.C:
-			w.handleAtLeastOnce(nil)
+		case <-w.p.failed:
+			return
+		case j = <-w.jobs:
+		case now := <-tick:
+			j = job{now: now, highWater: -1}
+		}
+		err := w.handle(ctx, j)
+		if j.reply != nil {
+			j.reply <- err
+		}
+		if err != nil {
+			// Nothing of this job is marked, and the worker takes no
+			// other: the partition's committed offset stays before it.
+			w.p.fail(err)
+			return
 		}
 	}
 }
 
-// handleAtLeastOnce processes a batch (or a tick), waits until the broker has
-// every output and dead letter, then the changelog, then marks the offsets.
-// Outputs go first: a crash in between repeats outputs (harmless, same
-// alert ids) rather than losing them.
-func (w *worker) handleAtLeastOnce(recs []*kgo.Record) {
-	start := time.Now()
-	out, changelog, err := w.step(recs, start)
+// restore rebuilds the partition's window state from the changelog.
+func (w *worker) restore(ctx context.Context) error {
+	st, err := w.p.restore(ctx, w.tp.partition)
 	if err != nil {
-		w.p.fail(err)
-		return
+		return err
 	}
-	ctx := context.Background()
-	if err := w.produce(ctx, out); err != nil {
-		w.p.fail(err)
-		return
+	part, err := processor.NewPartition(w.p.cfg.Processor)
+	if err != nil {
+		return fmt.Errorf("partition %d state: %w", w.tp.partition, err)
 	}
-	if err := w.produce(ctx, changelog); err != nil {
-		w.p.fail(err)
-		return
-	}
-	if len(recs) > 0 {
-		w.cl.MarkCommitRecords(recs[len(recs)-1])
-	}
-	w.publishStats()
-	w.observe(start, len(recs))
-}
-
-func (w *worker) observe(start time.Time, records int) {
-	if obs := w.p.cfg.ObserveBatch; obs != nil && records > 0 {
-		obs(time.Since(start), records)
-	}
-}
-
-func (w *worker) produce(ctx context.Context, recs []*kgo.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	results := w.cl.ProduceSync(ctx, recs...)
-	for _, r := range results {
-		if r.Err != nil {
-			return fmt.Errorf("produce to topic %s for input topic %s partition %d: %w", r.Record.Topic, w.tp.topic, w.tp.partition, r.Err)
+	for _, c := range st.changes {
+		if err := part.Restore(c); err != nil {
+			return fmt.Errorf("restore changelog topic %s partition %d: %w", w.p.cfg.ChangelogTopic, w.tp.partition, err)
 		}
 	}
-	w.countWritten(recs)
+	dec, err := decode.NewDecoder(w.p.cfg.Format)
+	if err != nil {
+		return err
+	}
+	w.part, w.dec, w.skipBelow = part, dec, st.nextOffset
+	// The replayed changes are already in the changelog.
+	w.changes = part.DrainChanges(w.changes[:0])
+	w.p.cfg.Logger.Info("partition restored", "topic", w.tp.topic, "partition", w.tp.partition,
+		"restored_entries", len(st.changes), "resume_offset", st.nextOffset)
 	return nil
 }
 
-func (w *worker) countWritten(recs []*kgo.Record) {
-	var n int64
-	for _, r := range recs {
-		if r.Topic == w.p.cfg.OutputTopic {
-			n++
-		}
+// handle runs one job and hands its output to the delivery. Any error is
+// fatal to the worker: the job's records are not marked, and neither is
+// anything after them.
+func (w *worker) handle(ctx context.Context, j job) error {
+	start := time.Now()
+	if j.now.IsZero() {
+		j.now = start
 	}
-	w.p.stats.written.Add(n)
+	if j.highWater >= 0 {
+		w.highWater = j.highWater
+	}
+	if w.nextOffset == 0 && len(j.recs) > 0 {
+		// Lag is visible before the first batch is done.
+		w.nextOffset = j.recs[0].Offset
+	}
+	b, err := w.step(j.recs, j.now)
+	if err != nil {
+		return err
+	}
+	if err := w.d.deliver(ctx, w, b); err != nil {
+		return fmt.Errorf("input topic %s partition %d offset %d: %w", w.tp.topic, w.tp.partition, w.nextOffset-1, err)
+	}
+	w.publishStats()
+	if obs := w.p.cfg.ObserveBatch; obs != nil && len(j.recs) > 0 {
+		obs(time.Since(start), len(j.recs))
+	}
+	return nil
 }
 
 // step runs the detection over recs (nil on a tick) and returns the records
 // to produce: risk records and dead letters, then changelog records.
-func (w *worker) step(recs []*kgo.Record, now time.Time) (out, changelog []*kgo.Record, err error) {
+func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
+	b := &batch{}
 	w.results = w.results[:0]
 	var events, prefiltered int64
 	for _, r := range recs {
@@ -181,7 +258,7 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (out, changelog []*kgo.
 		w.lastEvent = now
 		outcome, derr := w.dec.Decode(r.Value, &w.ev)
 		if derr != nil {
-			out = append(out, w.deadLetter(r, DLQReasonDecode, derr))
+			b.deadLetter(w.deadLetter(r, DLQReasonDecode, derr), DLQReasonDecode)
 			continue
 		}
 		switch outcome {
@@ -192,25 +269,36 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (out, changelog []*kgo.
 			prefiltered++
 			w.results = w.part.Advance(w.ev.Time, now, w.results)
 		case decode.OutcomeSkip:
-			w.countSkip(w.dec.LastSkipReason())
+			w.p.stats.countSkip(w.dec.LastSkipReason())
 		}
 	}
 	if len(recs) == 0 {
 		w.results = w.part.Tick(now, w.results)
+	} else {
+		b.last = recs[len(recs)-1]
 	}
 	w.p.stats.consumed.Add(int64(len(recs)))
 	w.p.stats.events.Add(events)
 	w.p.stats.prefiltered.Add(prefiltered)
 	w.suppress()
 	if len(w.results) > 0 {
-		w.countResults()
-		out, err = w.p.enc.Records(w.results, out)
+		w.p.stats.countResults(w.results)
+		n := len(b.out)
+		var err error
+		b.out, err = w.p.enc.Records(w.results, b.out)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encode risk records for topic %s partition %d offset %d: %w", w.tp.topic, w.tp.partition, w.nextOffset-1, err)
+			return nil, fmt.Errorf("encode risk records for topic %s partition %d offset %d: %w", w.tp.topic, w.tp.partition, w.nextOffset-1, err)
 		}
+		b.written = int64(len(b.out) - n)
 	}
-	changelog = w.changelogRecords(len(recs) > 0)
-	return out, changelog, nil
+	b.changelog = w.changelogRecords(len(recs) > 0)
+	return b, nil
+}
+
+func (b *batch) deadLetter(r *kgo.Record, reason string) {
+	b.out = append(b.out, r)
+	b.deadLetters = append(b.deadLetters, r)
+	b.reasons = append(b.reasons, reason)
 }
 
 // changelogRecords turns the state changes into records for the changelog
@@ -234,22 +322,51 @@ func (w *worker) changelogRecords(advanced bool) []*kgo.Record {
 	return recs
 }
 
+// deadLetter builds the dead letter of r; it is counted and logged only once
+// the broker has it.
 func (w *worker) deadLetter(r *kgo.Record, reason string, cause error) *kgo.Record {
-	w.p.stats.mu.Lock()
-	w.p.stats.deadLettered[reason]++
-	w.p.stats.mu.Unlock()
-	w.p.cfg.Logger.Warn("record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-		"reason", reason, "err", cause)
 	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
 	headers = append(headers,
 		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)},
-		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(cause.Error())},
+		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(truncateText(cause.Error(), maxErrorHeader))},
 		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
 		kgo.RecordHeader{Key: HeaderSourcePart, Value: []byte(strconv.FormatInt(int64(r.Partition), 10))},
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 	)
 	headers = append(headers, r.Headers...)
 	return &kgo.Record{Topic: w.p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
+}
+
+// truncateText cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…(truncated)"
+	cut := n - len(mark)
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+// acknowledged counts and logs what the broker now has.
+func (w *worker) acknowledged(b *batch) {
+	w.p.stats.written.Add(b.written)
+	for i, r := range b.deadLetters {
+		w.p.stats.countDeadLetter(b.reasons[i])
+		w.p.logs.warn("dlq", "record dead-lettered", "topic", w.tp.topic, "partition", w.tp.partition,
+			"offset", headerValue(r, HeaderSourceOffset), "reason", b.reasons[i], "err", headerValue(r, HeaderDLQError))
+	}
+}
+
+func headerValue(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 // suppress drops allowlisted results in place, counting and logging each
@@ -267,44 +384,29 @@ func (w *worker) suppress() {
 			kept = append(kept, *r)
 			continue
 		}
-		w.p.stats.mu.Lock()
-		w.p.stats.suppressed[rule]++
-		w.p.stats.mu.Unlock()
-		w.p.cfg.Logger.Info("result suppressed by allowlist", "rule", rule, "alert_id", r.AlertID,
+		w.p.stats.countSuppressed(rule)
+		w.p.logs.info("suppressed", "result suppressed by allowlist", "rule", rule, "alert_id", r.AlertID,
 			"dest", r.Key.Dest, "user", r.Key.User, "emission", r.Emission.String(), "topic", w.tp.topic, "partition", w.tp.partition)
 	}
 	w.results = kept
 }
 
-func (w *worker) countSkip(reason string) {
-	w.p.stats.mu.Lock()
-	w.p.stats.skipped[reason]++
-	w.p.stats.mu.Unlock()
-}
-
-func (w *worker) countResults() {
-	w.p.stats.mu.Lock()
-	for i := range w.results {
-		w.p.stats.results[w.results[i].Emission.String()]++
-	}
-	w.p.stats.mu.Unlock()
-}
-
 func (w *worker) publishStats() {
-	ps := w.part.Stats()
-	w.p.stats.mu.Lock()
-	w.p.stats.partitions[w.tp] = PartitionStat{
-		Topic:       w.tp.topic,
-		Partition:   w.tp.partition,
-		Consumed:    w.consumed,
-		NextOffset:  w.nextOffset,
-		HighWater:   w.highWater,
-		Watermark:   w.part.Watermark(),
-		OpenGroups:  ps.OpenGroups,
-		OpenWindows: ps.OpenWindows,
-		LastEvent:   w.lastEvent,
+	ps := PartitionStat{
+		Topic:      w.tp.topic,
+		Partition:  w.tp.partition,
+		State:      w.State(),
+		Consumed:   w.consumed,
+		NextOffset: w.nextOffset,
+		HighWater:  w.highWater,
+		LastEvent:  w.lastEvent,
 	}
-	w.p.stats.mu.Unlock()
+	if w.part != nil {
+		st := w.part.Stats()
+		ps.Watermark = w.part.Watermark()
+		ps.OpenGroups, ps.OpenWindows = st.OpenGroups, st.OpenWindows
+	}
+	w.p.stats.setPartition(w.tp, ps)
 }
 
 var errStopped = errors.New("partition worker stopped")

@@ -111,6 +111,9 @@ type kfakeProcess struct {
 func (k kfakeProcess) Name() string                  { return brokerKfake }
 func (k kfakeProcess) Seeds() []string               { return append([]string(nil), k.seeds...) }
 func (k kfakeProcess) Restart(context.Context) error { return errUnsupported }
+func (k kfakeProcess) Outage(context.Context) (func(), error) {
+	return nil, errUnsupported
+}
 
 func startKfakeProcess(t *testing.T, bin string) testBroker {
 	t.Helper()

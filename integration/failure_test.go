@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sshlateral/sshlateral/consumer"
 	"github.com/sshlateral/sshlateral/processor"
@@ -90,5 +92,56 @@ func testRejectedProduce(t *testing.T, b testBroker, guarantee consumer.Guarante
 	}
 	if found < 2 {
 		t.Fatalf("after the restart: %d risk records for the match, want its dest and user records (%d records read)", found, len(recs))
+	}
+}
+
+// clientCounter is a franz-go hook counting clients created and closed.
+type clientCounter struct{ created, closed atomic.Int64 }
+
+func (c *clientCounter) OnNewClient(*kgo.Client)    { c.created.Add(1) }
+func (c *clientCounter) OnClientClosed(*kgo.Client) { c.closed.Add(1) }
+
+// TestBrokerOutageShutdown: the broker becomes unreachable while the
+// pipeline runs; a shutdown then ends within ShutdownTimeout (plus a little)
+// and every Kafka client the pipeline created is closed, instead of a
+// commit, write or group leave blocking forever.
+func TestBrokerOutageShutdown(t *testing.T) {
+	for _, guarantee := range []consumer.Guarantee{consumer.AtLeastOnce, consumer.ExactlyOnce} {
+		t.Run(guarantee.String(), func(t *testing.T) {
+			forEachBroker(t, func(t *testing.T, b testBroker) {
+				tp := setupTopics(t, b, 2)
+				g := generateStream(11, 400, 8, 10, streamStart, time.Second)
+				cfg := pipelineConfig(b, tp, processor.EmitEarly)
+				cfg.Guarantee = guarantee
+				cfg.ShutdownTimeout = 3 * time.Second
+				hooks := &clientCounter{}
+				cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(hooks))
+				in := startInstance(t, cfg)
+				produceLines(t, b, tp.input, g.lines())
+				waitFor(t, 60*time.Second, "some input consumed", func() bool { return in.p.Stats().Consumed > 0 })
+
+				resume, err := b.Outage(t.Context())
+				if err != nil {
+					t.Fatalf("start an outage: %v", err)
+				}
+				defer resume()
+				time.Sleep(500 * time.Millisecond) // let requests start failing
+				began := time.Now()
+				in.cancel()
+				select {
+				case err := <-in.done:
+					in.once.Do(func() {})
+					t.Logf("%s/%s: shutdown during the outage took %s: %v", b.Name(), guarantee, time.Since(began).Round(time.Millisecond), err)
+				case <-time.After(cfg.ShutdownTimeout + 10*time.Second):
+					t.Fatalf("Run still running %s after shutdown began during an outage (ShutdownTimeout %s)", time.Since(began), cfg.ShutdownTimeout)
+				}
+				if took := time.Since(began); took > cfg.ShutdownTimeout+5*time.Second {
+					t.Errorf("shutdown took %s, want at most ShutdownTimeout %s and a little", took, cfg.ShutdownTimeout)
+				}
+				waitFor(t, 5*time.Second, "every pipeline client closed", func() bool {
+					return hooks.closed.Load() == hooks.created.Load()
+				})
+			})
+		})
 	}
 }

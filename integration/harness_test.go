@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const (
@@ -67,6 +69,10 @@ type testBroker interface {
 	// survive. Existing clients reconnect by themselves. Both brokers here
 	// support it; a broker that cannot returns errUnsupported.
 	Restart(ctx context.Context) error
+	// Outage makes the broker unreachable to clients (connections refused
+	// or unanswered) until resume is called; resume is also safe to call
+	// again or after the test's other cleanups.
+	Outage(ctx context.Context) (resume func(), err error)
 }
 
 // scenarioCounts counts forEachBroker scenarios per broker name; TestMain
@@ -170,6 +176,25 @@ func (b *kfakeBroker) Restart(ctx context.Context) error {
 	}
 }
 
+// Outage leaves every request unanswered (connections stay open), as a
+// frozen broker does; resume answers again. Requests already waiting are
+// never answered: their clients time out and retry.
+func (b *kfakeBroker) Outage(context.Context) (func(), error) {
+	b.mu.Lock()
+	cluster := b.cluster
+	b.mu.Unlock()
+	var down atomic.Bool
+	down.Store(true)
+	cluster.Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !down.Load() {
+			return nil, nil, false
+		}
+		cluster.KeepControl()
+		return nil, nil, true
+	})
+	return func() { down.Store(false) }, nil
+}
+
 func (b *kfakeBroker) close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -266,6 +291,19 @@ func (b *kafkaBroker) Restart(ctx context.Context) error {
 		return fmt.Errorf("start kafka broker %s again: %w\n%s", b.seeds[0], err, containerLogTail(b.ctr, 40))
 	}
 	return nil
+}
+
+// Outage freezes the broker's process (docker pause): connections stay open
+// and nothing answers, the harder kind of outage for a client.
+func (b *kafkaBroker) Outage(ctx context.Context) (func(), error) {
+	id := b.ctr.GetContainerID()
+	if out, err := exec.CommandContext(ctx, "docker", "pause", id).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("docker pause %s: %v: %s", id, err, out)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() { _ = exec.Command("docker", "unpause", id).Run() })
+	}, nil
 }
 
 // kafkaReady is a wait strategy that succeeds once the broker answers a

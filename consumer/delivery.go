@@ -1,0 +1,362 @@
+package consumer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/producer"
+)
+
+// delivery makes a worker's batch durable: the two guarantees implement it.
+// deliver is called by the partition's worker, one batch at a time.
+type delivery interface {
+	deliver(ctx context.Context, w *worker, b *batch) error
+}
+
+// atLeastOnce writes a batch's outputs and dead letters, then its changelog,
+// waits for the broker's acknowledgement of each, and only then marks the
+// batch's last offset for commit. Outputs go first: a crash in between
+// repeats outputs (harmless, same alert ids) rather than losing them.
+type atLeastOnce struct {
+	p  *Pipeline
+	cl *kgo.Client
+	w  *producer.SyncWriter
+}
+
+func (d *atLeastOnce) deliver(ctx context.Context, w *worker, b *batch) error {
+	if err := d.w.Write(ctx, b.out); err != nil {
+		return err
+	}
+	if err := d.w.Write(ctx, b.changelog); err != nil {
+		return err
+	}
+	w.acknowledged(b)
+	if b.last == nil {
+		return nil
+	}
+	if d.p.fatalErr() != nil {
+		// Another partition failed: the pipeline commits nothing more.
+		return errStopped
+	}
+	d.cl.MarkCommitRecords(b.last)
+	return nil
+}
+
+// runAtLeastOnce is the poll loop of the default mode: it hands each
+// partition's records to its worker; workers write, wait for acks and mark.
+func (p *Pipeline) runAtLeastOnce(ctx context.Context) error {
+	hard, hardCancel := context.WithCancel(context.Background())
+	defer hardCancel()
+	defer p.shutdownDeadline(ctx, hardCancel)()
+	d := &atLeastOnce{p: p}
+	// BlockRebalanceOnPoll keeps a rebalance out of the dispatch of a
+	// poll; the revoke callback then waits for the worker's in-flight batch
+	// to be acknowledged and marked, so the commit on revoke covers it.
+	cl, err := kgo.NewClient(append(p.baseOpts(hard, d), kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll())...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	d.cl, d.w = cl, producer.NewSyncWriter(cl)
+
+	pollCtx, cancelPoll := context.WithCancel(ctx)
+	defer cancelPoll()
+	go func() {
+		select {
+		case <-p.failed:
+			cancelPoll()
+		case <-pollCtx.Done():
+		}
+	}()
+	for {
+		fetches := cl.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+		if fetches.IsClientClosed() || pollCtx.Err() != nil {
+			break
+		}
+		p.reportFetchErrors(fetches)
+		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			if len(ftp.Records) == 0 {
+				return
+			}
+			w, ok := p.worker(ftp.Topic, ftp.Partition)
+			if !ok {
+				return // revoked between fetch and dispatch; the records are not marked
+			}
+			select {
+			case w.jobs <- job{recs: ftp.Records, highWater: ftp.HighWatermark}:
+			case <-w.done:
+			case <-pollCtx.Done():
+			}
+		})
+		cl.AllowRebalance()
+	}
+	cancelPoll()
+
+	// Workers finish the batch in hand; hard bounds the wait.
+	p.stopAllWorkers()
+	if p.fatalErr() == nil {
+		if err := cl.CommitMarkedOffsets(hard); err != nil {
+			p.stats.commitFailures.Add(1)
+			p.cfg.Logger.Error("final commit failed", "topic", p.cfg.InputTopic, "err", err)
+		}
+	}
+	cl.AllowRebalance()
+	closeErr := closeClient(hard, cl.CloseAllowingRebalance)
+	return errors.Join(p.fatalErr(), closeErr)
+}
+
+// exactlyOnce adds a batch's records to the open transaction; they become
+// visible, with the input offsets, when the transaction commits. Counts
+// and logs wait for the commit.
+type exactlyOnce struct {
+	w *producer.TxnWriter
+
+	mu      sync.Mutex
+	pending []ackedBatch
+}
+
+type ackedBatch struct {
+	w *worker
+	b *batch
+}
+
+func (d *exactlyOnce) deliver(ctx context.Context, w *worker, b *batch) error {
+	d.w.Write(ctx, b.out)
+	d.w.Write(ctx, b.changelog)
+	if b.written > 0 || len(b.deadLetters) > 0 {
+		d.mu.Lock()
+		d.pending = append(d.pending, ackedBatch{w, b})
+		d.mu.Unlock()
+	}
+	return nil
+}
+
+// ended settles the transaction's batches: counted if it committed,
+// forgotten if it aborted.
+func (d *exactlyOnce) ended(committed bool) {
+	d.mu.Lock()
+	pending := d.pending
+	d.pending = nil
+	d.mu.Unlock()
+	if !committed {
+		return
+	}
+	for _, a := range pending {
+		a.w.acknowledged(a.b)
+	}
+}
+
+// ErrUnknownOutcome is wrapped by Run's error when an exactly-once
+// transaction ended with an error (franz-go: the outcome is unknown). The
+// client cannot be trusted to leave the group cleanly, so the safe recovery
+// is a new process: it rebuilds state from what Kafka committed.
+var ErrUnknownOutcome = errors.New("transaction outcome unknown")
+
+// runExactlyOnce is the poll loop of exactly-once mode: one transaction per
+// CommitInterval holds the risk records, dead letters, changelog writes and
+// the input offsets, so all become visible together or not at all. Each
+// poll's partitions are worked concurrently, one worker each.
+func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
+	txnID := p.cfg.TransactionalID
+	if txnID == "" {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("transactional id: %w", err)
+		}
+		txnID = p.cfg.Group + "-" + hex.EncodeToString(b[:])
+	}
+	hard, hardCancel := context.WithCancel(context.Background())
+	defer hardCancel()
+	defer p.shutdownDeadline(ctx, hardCancel)()
+	d := &exactlyOnce{}
+	// No BlockRebalanceOnPoll: as franz-go advises for transact sessions, a
+	// rebalance may happen at any time and aborts the open transaction;
+	// blocking it would stall End behind the rebalance.
+	opts := append(p.baseOpts(hard, d),
+		kgo.TransactionalID(txnID),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("create transactional kafka client: %w", err)
+	}
+	cl := sess.Client()
+	d.w = producer.NewTxnWriter(cl)
+	p.cfg.Logger.Info("exactly-once session started", "transactional_id", txnID)
+
+	lastTick := time.Now()
+	var runErr error
+	for ctx.Err() == nil && runErr == nil {
+		if runErr = p.fatalErr(); runErr != nil {
+			break
+		}
+		if err := sess.Begin(); err != nil {
+			runErr = fmt.Errorf("begin transaction: %w: %w", ErrUnknownOutcome, err)
+			break
+		}
+		d.w.Reset()
+		// moved: a partition left this member while the transaction held
+		// its records; the transaction must not commit.
+		moved := false
+		deadline := time.Now().Add(p.cfg.CommitInterval)
+		for time.Now().Before(deadline) && runErr == nil && ctx.Err() == nil {
+			pollCtx, cancel := context.WithDeadline(ctx, deadline)
+			fetches := sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+			cancel()
+			if fetches.IsClientClosed() {
+				runErr = errors.New("kafka client closed")
+				break
+			}
+			p.reportFetchErrors(fetches)
+			var jobs []dispatched
+			now := time.Now()
+			fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
+				if len(ftp.Records) == 0 {
+					return
+				}
+				w, ok := p.worker(ftp.Topic, ftp.Partition)
+				if !ok {
+					moved = true
+					return
+				}
+				jobs = append(jobs, dispatch(w, job{recs: ftp.Records, highWater: ftp.HighWatermark, now: now}))
+			})
+			m, err := awaitAll(jobs)
+			moved = moved || m
+			if err != nil {
+				runErr = err
+			}
+		}
+		if runErr == nil && time.Since(lastTick) >= p.cfg.TickInterval {
+			lastTick = time.Now()
+			var jobs []dispatched
+			for _, w := range p.runningWorkers() {
+				jobs = append(jobs, dispatch(w, job{highWater: -1, now: lastTick}))
+			}
+			m, err := awaitAll(jobs)
+			moved = moved || m
+			if err != nil {
+				runErr = err
+			}
+		}
+		produceErr := d.w.Err()
+		// End may wait behind a rebalance; beyond the transaction timeout
+		// the broker has aborted the transaction anyway.
+		endCtx, cancel := context.WithTimeout(hard, p.cfg.TransactionTimeout)
+		committed, err := sess.End(endCtx, kgo.TransactionEndTry(runErr == nil && !moved && produceErr == nil))
+		cancel()
+		d.ended(committed && err == nil)
+		switch {
+		case err != nil:
+			// An End error leaves the outcome unknown (franz-go's advice):
+			// stop; a new process rebuilds state from what was committed.
+			p.stats.commitFailures.Add(1)
+			if runErr == nil {
+				runErr = fmt.Errorf("end transaction on input topic %s: %w: %w", p.cfg.InputTopic, ErrUnknownOutcome, err)
+			}
+		case committed:
+		case producer.Permanent(produceErr):
+			// The broker will reject the same record again: retrying
+			// would loop forever. Nothing of it was committed.
+			p.stats.aborts.Add(1)
+			runErr = fmt.Errorf("transaction on input topic %s aborted: %w", p.cfg.InputTopic, produceErr)
+		default:
+			p.stats.aborts.Add(1)
+			p.cfg.Logger.Warn("transaction aborted; rebuilding partition state from the changelog",
+				"topic", p.cfg.InputTopic, "partition_moved", moved, "produce_err", produceErr, "err", runErr)
+			if runErr == nil {
+				p.rebuildWorkers(hard, cl, d)
+			}
+		}
+	}
+	if runErr != nil {
+		p.fail(runErr)
+	}
+	p.stopAllWorkers()
+	if errors.Is(runErr, ErrUnknownOutcome) {
+		// A client left in an invalid state may hang while leaving, and
+		// keep the group waiting for it: exit, and let the broker expire
+		// the member.
+		go sess.Close()
+		return runErr
+	}
+	return errors.Join(runErr, closeClient(hard, sess.Close))
+}
+
+// dispatched is a job handed to a worker, awaiting its reply.
+type dispatched struct {
+	w     *worker
+	reply chan error
+	taken bool
+}
+
+// dispatch hands j to w without waiting for the outcome.
+func dispatch(w *worker, j job) dispatched {
+	reply := make(chan error, 1)
+	j.reply = reply
+	select {
+	case w.jobs <- j:
+		return dispatched{w: w, reply: reply, taken: true}
+	case <-w.done:
+		return dispatched{w: w}
+	}
+}
+
+// awaitAll waits for every dispatched job. moved reports a worker that ended
+// without doing its job (its partition left this member).
+func awaitAll(jobs []dispatched) (moved bool, err error) {
+	for _, j := range jobs {
+		if !j.taken {
+			moved = true
+			continue
+		}
+		select {
+		case e := <-j.reply:
+			if e != nil && err == nil {
+				err = e
+			}
+		case <-j.w.done:
+			select {
+			case e := <-j.reply:
+				if e != nil && err == nil {
+					err = e
+				}
+			default:
+				moved = true
+			}
+		}
+	}
+	return moved, err
+}
+
+// runningWorkers lists the workers past their restore.
+func (p *Pipeline) runningWorkers() []*worker {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	out := make([]*worker, 0, len(p.workers))
+	for _, w := range p.workers {
+		if w.State() == StateRunning {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// rebuildWorkers replaces every worker's state with the committed changelog
+// after an abort: the aborted transaction's effects are gone from Kafka, so
+// they must be gone from memory too, and the session rewinds the input.
+func (p *Pipeline) rebuildWorkers(hard context.Context, cl *kgo.Client, d delivery) {
+	owned := p.ownedPartitions()
+	p.stopWorkers(owned)
+	if parts := owned[p.cfg.InputTopic]; len(parts) > 0 {
+		p.startWorkers(hard, cl, d, parts)
+	}
+}
