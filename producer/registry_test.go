@@ -1,13 +1,16 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -477,5 +480,50 @@ func BenchmarkRegistryDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestRegistryDecoderRejectsHugeArrayCount sends a v2 value (the resolving
+// path) whose first annotations array claims billions of items: it must fail
+// without allocating for them.
+func TestRegistryDecoderRejectsHugeArrayCount(t *testing.T) {
+	fx := newRegistryFixture(t)
+	codec, err := goavro.NewCodec(riskRecordV2(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	native := RiskRecords(fullResult())[0]
+	native["annotations"] = map[string]any{
+		"mitre_attack": []any{}, "tactic": []any{}, "kill_chain_phases": []any{}, "nist": []any{},
+		"cis20": []any{}, "analytic_story": []any{}, "type": "",
+	}
+	native["tenant"] = nil
+	value, err := codec.BinaryFromNative(AppendConfluentHeader(nil, fx.v2ID), native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The value ends with the annotations (six empty arrays and "", 7 bytes)
+	// and the null tenant (1 byte).
+	prefix := value[:len(value)-8]
+	dec, err := fx.reg.NewDecoder("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dec.Decode(t.Context(), value); err != nil {
+		t.Fatalf("the well-formed value does not decode: %v", err)
+	}
+	for _, count := range []int64{1<<31 - 1, -(1<<31 - 1), 1 << 40} {
+		hostile := binary.AppendVarint(bytes.Clone(prefix), count)
+		hostile = append(hostile, 2, 2, 'x')
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := dec.Decode(t.Context(), hostile)
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			t.Errorf("count %d: decoded, want an error", count)
+		}
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+			t.Errorf("count %d: allocated %d bytes", count, grew)
+		}
 	}
 }
