@@ -80,6 +80,8 @@ type worker struct {
 
 	part *processor.Partition
 	dec  *decode.Decoder
+	// decode is dec.Decode, or dec.DecodeFull without the prefilter.
+	decode func(raw []byte, ev *processor.Event) (decode.Outcome, error)
 	// skipBelow: records before this offset are already reflected in the
 	// restored state (at-least-once can commit offsets after the changelog).
 	skipBelow  int64
@@ -207,6 +209,10 @@ func (w *worker) restore(ctx context.Context) error {
 		return err
 	}
 	w.part, w.dec, w.skipBelow = part, dec, st.nextOffset
+	w.decode = dec.DecodeFull
+	if w.p.cfg.Prefilter {
+		w.decode = dec.Decode
+	}
 	// The replayed changes are already in the changelog.
 	w.changes = part.DrainChanges(w.changes[:0])
 	w.p.cfg.Logger.Info("partition restored", "topic", w.tp.topic, "partition", w.tp.partition,
@@ -256,7 +262,7 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 			continue
 		}
 		w.lastEvent = now
-		outcome, derr := w.dec.Decode(r.Value, &w.ev)
+		outcome, derr := w.decode(r.Value, &w.ev)
 		if derr != nil {
 			b.deadLetter(w.deadLetter(r, DLQReasonDecode, derr), DLQReasonDecode)
 			continue

@@ -1,0 +1,145 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/processor"
+	"github.com/sshlateral/sshlateral/producer"
+)
+
+// testCluster is a kfake cluster with the pipeline's topics.
+type testCluster struct {
+	seeds []string
+	adm   *kadm.Client
+}
+
+func newTestCluster(t *testing.T, partitions int32, topics ...string) testCluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(int(partitions)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopics(context.Background(), partitions, 1, nil, topics...); err != nil {
+		t.Fatal(err)
+	}
+	return testCluster{seeds: c.ListenAddrs(), adm: adm}
+}
+
+func testConfig(seeds []string) Config {
+	cfg := DefaultConfig()
+	cfg.Brokers = seeds
+	cfg.Processor.IdleClose = 0
+	cfg.TickInterval = 50 * time.Millisecond
+	cfg.SessionTimeout = 6 * time.Second
+	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return cfg
+}
+
+func topicsOf(cfg Config) []string {
+	return []string{cfg.InputTopic, cfg.OutputTopic, cfg.DLQTopic, cfg.Group + ".state-changelog"}
+}
+
+func produceValues(t *testing.T, seeds []string, topic string, values ...[]byte) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, len(values))
+	for i, v := range values {
+		recs[i] = &kgo.Record{Key: []byte("host"), Value: v}
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runUntil runs a pipeline until cond holds (or 30s), then stops it and
+// returns its stats.
+func runUntil(t *testing.T, cfg Config, cond func(Stats) bool) Stats {
+	t.Helper()
+	enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: cfg.OutputTopic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond(p.Stats()) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	return p.Stats()
+}
+
+func sampleLines(t *testing.T) [][]byte {
+	t.Helper()
+	raw, err := os.ReadFile("../testdata/synthetic/positives.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+}
+
+// TestPrefilterOption: Config.Prefilter decides whether non-matching
+// process events are decoded fully; results do not change.
+func TestPrefilterOption(t *testing.T) {
+	lines := sampleLines(t)
+	for _, tc := range []struct {
+		name      string
+		prefilter bool
+	}{
+		{"prefilter on", true},
+		{"prefilter off", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(nil)
+			cl := newTestCluster(t, 1, topicsOf(cfg)...)
+			cfg.Brokers = cl.seeds
+			cfg.Prefilter = tc.prefilter
+			cfg.Processor.Emit = processor.EmitEarly
+			produceValues(t, cl.seeds, cfg.InputTopic, lines...)
+			st := runUntil(t, cfg, func(s Stats) bool { return s.Consumed >= int64(len(lines)) })
+			if st.Consumed != int64(len(lines)) {
+				t.Fatalf("consumed %d of %d", st.Consumed, len(lines))
+			}
+			if tc.prefilter && st.Prefiltered == 0 {
+				t.Errorf("prefilter on: nothing prefiltered (events %d)", st.Events)
+			}
+			if !tc.prefilter && st.Prefiltered != 0 {
+				t.Errorf("prefilter off: %d records prefiltered, want 0", st.Prefiltered)
+			}
+			if st.Results["EARLY"] == 0 {
+				t.Errorf("no EARLY results: %+v", st.Results)
+			}
+		})
+	}
+}
