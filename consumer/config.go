@@ -113,6 +113,14 @@ type Config struct {
 	ClientOpts []kgo.Opt
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+	// MaxRecordBytes bounds an input record: a larger one is not decoded
+	// but dead-lettered (reason record_too_large), truncated. Default 1 MiB.
+	MaxRecordBytes int
+	// DeadLetterMaxBytes bounds a dead letter's value: a longer record is
+	// written truncated, with headers saying so. The DLQ topic's
+	// max.message.bytes, less 16 KiB for headers, lowers it further.
+	// Default 512 KiB.
+	DeadLetterMaxBytes int
 }
 
 // DefaultConfig returns the defaults documented on Config, without brokers.
@@ -132,6 +140,8 @@ func DefaultConfig() Config {
 		MaxPollRecords:     10000,
 		TickInterval:       time.Second,
 		ShutdownTimeout:    20 * time.Second,
+		MaxRecordBytes:     1 << 20,
+		DeadLetterMaxBytes: 512 << 10,
 	}
 }
 
@@ -191,6 +201,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TickInterval <= 0 {
 		bad("--tick-interval: must be positive, got %s", c.TickInterval)
+	}
+	if c.MaxRecordBytes <= 0 {
+		bad("--max-record-bytes: must be positive, got %d", c.MaxRecordBytes)
+	}
+	if c.DeadLetterMaxBytes < 0 {
+		bad("--dlq-max-bytes: must not be negative, got %d", c.DeadLetterMaxBytes)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("--shutdown-timeout: must be positive, got %s", c.ShutdownTimeout)

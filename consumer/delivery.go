@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -31,7 +32,10 @@ type atLeastOnce struct {
 }
 
 func (d *atLeastOnce) deliver(ctx context.Context, w *worker, b *batch) error {
-	if err := d.w.Write(ctx, b.out); err != nil {
+	if err := d.w.Write(ctx, b.risk); err != nil {
+		return err
+	}
+	if err := d.writeDeadLetters(ctx, w, b); err != nil {
 		return err
 	}
 	if err := d.w.Write(ctx, b.changelog); err != nil {
@@ -47,6 +51,56 @@ func (d *atLeastOnce) deliver(ctx context.Context, w *worker, b *batch) error {
 	}
 	d.cl.MarkCommitRecords(b.last)
 	return nil
+}
+
+// writeDeadLetters writes b's dead letters. One the broker rejects for good
+// (too large for a topic limit lower than the start check saw, say) is
+// written again with headers only; if even that fails it is counted and
+// logged with its source offset, and the pipeline goes on: a record that
+// cannot be dead-lettered must not stop the partition forever.
+func (d *atLeastOnce) writeDeadLetters(ctx context.Context, w *worker, b *batch) error {
+	if len(b.deadLetters) == 0 {
+		return nil
+	}
+	kept := b.deadLetters[:0]
+	keptReasons := b.reasons[:0:0]
+	for i, res := range d.w.WriteAll(ctx, b.deadLetters) {
+		if res.Err == nil {
+			kept = append(kept, res.Record)
+			keptReasons = append(keptReasons, b.reasons[i])
+			continue
+		}
+		if !producer.Permanent(res.Err) {
+			return fmt.Errorf("dead letter for offset %s: %w", headerValue(res.Record, HeaderSourceOffset), res.Err)
+		}
+		bare := stripValue(res.Record)
+		if err := d.w.Write(ctx, []*kgo.Record{bare}); err == nil {
+			kept = append(kept, bare)
+			keptReasons = append(keptReasons, b.reasons[i])
+			continue
+		} else if !producer.Permanent(err) {
+			return fmt.Errorf("dead letter for offset %s: %w", headerValue(res.Record, HeaderSourceOffset), err)
+		}
+		d.p.stats.dlqFailures.Add(1)
+		d.p.cfg.Logger.Error("record could not be dead-lettered, even without its value",
+			"topic", w.tp.topic, "partition", w.tp.partition, "offset", headerValue(res.Record, HeaderSourceOffset),
+			"reason", b.reasons[i], "dlq_topic", res.Record.Topic, "err", res.Err)
+	}
+	b.deadLetters, b.reasons = kept, keptReasons
+	return nil
+}
+
+// stripValue returns a copy of dead letter r without its value, marked
+// truncated.
+func stripValue(r *kgo.Record) *kgo.Record {
+	c := &kgo.Record{Topic: r.Topic, Key: r.Key}
+	c.Headers = append(c.Headers, r.Headers...)
+	if headerValue(r, HeaderDLQTruncated) == "" {
+		c.Headers = append(c.Headers,
+			kgo.RecordHeader{Key: HeaderDLQTruncated, Value: []byte("true")},
+			kgo.RecordHeader{Key: HeaderDLQOriginalSize, Value: []byte(strconv.Itoa(len(r.Value)))})
+	}
+	return c
 }
 
 // runAtLeastOnce is the poll loop of the default mode: it hands each
@@ -127,9 +181,10 @@ type ackedBatch struct {
 }
 
 func (d *exactlyOnce) deliver(ctx context.Context, w *worker, b *batch) error {
-	d.w.Write(ctx, b.out)
+	d.w.Write(ctx, b.risk)
+	d.w.Write(ctx, b.deadLetters)
 	d.w.Write(ctx, b.changelog)
-	if b.written > 0 || len(b.deadLetters) > 0 {
+	if len(b.risk) > 0 || len(b.deadLetters) > 0 {
 		d.mu.Lock()
 		d.pending = append(d.pending, ackedBatch{w, b})
 		d.mu.Unlock()

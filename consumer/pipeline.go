@@ -29,6 +29,10 @@ type Pipeline struct {
 	enc   Encoder
 	stats *counters
 	logs  *logLimiter
+	ready readiness
+	// dlqMax bounds dead-letter values: DeadLetterMaxBytes, lowered to fit
+	// the DLQ topic's limit at start.
+	dlqMax int
 
 	// wmu guards workers: group callbacks run between polls, while the
 	// poll loop dispatches or ticks.
@@ -56,6 +60,8 @@ func New(cfg Config, enc Encoder) (*Pipeline, error) {
 		logs:    newLogLimiter(cfg.Logger),
 		workers: map[tp]*worker{},
 		failed:  make(chan struct{}),
+		ready:   readiness{reason: "starting"},
+		dlqMax:  cfg.DeadLetterMaxBytes,
 	}, nil
 }
 
@@ -71,6 +77,16 @@ func (p *Pipeline) Partitions() []PartitionStat { return p.stats.partitionStats(
 // good, an exactly-once commit of unknown outcome): nothing after the failed
 // input is committed, so a restarted process re-reads it.
 func (p *Pipeline) Run(ctx context.Context) error {
+	limits, err := p.awaitTopics(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		return err
+	}
+	if limits.dlqMaxBytes > 0 {
+		p.dlqMax = min(p.dlqMax, max(limits.dlqMaxBytes-dlqHeadroom, 0))
+	}
 	if p.cfg.Guarantee == ExactlyOnce {
 		return p.runExactlyOnce(ctx)
 	}
@@ -232,7 +248,7 @@ func (p *Pipeline) reportFetchErrors(fetches kgo.Fetches) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return
 		}
-		p.stats.fetchErrors.Add(1)
+		p.stats.countKafkaError("fetch")
 		p.logs.warn("fetch", "fetch error", "topic", topic, "partition", partition, "err", err)
 	})
 }

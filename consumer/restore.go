@@ -100,7 +100,7 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 		got := false
 		fetches.EachError(func(topic string, partition int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				p.stats.fetchErrors.Add(1)
+				p.stats.countKafkaError("fetch")
 				p.logs.warn("changelog-fetch", "changelog fetch error", "topic", topic, "partition", partition, "err", err)
 			}
 		})

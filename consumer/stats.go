@@ -22,7 +22,10 @@ type Stats struct {
 	Rebalances     int64            // assignment changes seen
 	CommitFailures int64            // offset or transaction commits that failed
 	Aborts         int64            // exactly-once transactions aborted
-	FetchErrors    int64            // fetch errors reported by the Kafka client
+	KafkaErrors    map[string]int64 // Kafka client errors by kind: connection, topic, fetch
+	// DeadLetterFailures counts records that could not be dead-lettered
+	// even truncated; each is logged with its offset.
+	DeadLetterFailures int64
 }
 
 // PartitionStat describes one assigned partition, for metrics and readiness.
@@ -42,13 +45,14 @@ type PartitionStat struct {
 // counters is updated by workers concurrently; maps are guarded by mu, the
 // hot counters are atomics.
 type counters struct {
-	consumed, events, prefiltered, written, rebalances, commitFailures, aborts, fetchErrors atomic.Int64
+	consumed, events, prefiltered, written, rebalances, commitFailures, aborts, dlqFailures atomic.Int64
 
 	mu           sync.Mutex
 	skipped      map[string]int64
 	deadLettered map[string]int64
 	results      map[string]int64
 	suppressed   map[string]int64
+	kafkaErrors  map[string]int64
 	partitions   map[tp]PartitionStat
 }
 
@@ -63,6 +67,7 @@ func newCounters() *counters {
 		deadLettered: map[string]int64{},
 		results:      map[string]int64{},
 		suppressed:   map[string]int64{},
+		kafkaErrors:  map[string]int64{},
 		partitions:   map[tp]PartitionStat{},
 	}
 }
@@ -82,7 +87,8 @@ func (c *counters) snapshot() Stats {
 		Rebalances:     c.rebalances.Load(),
 		CommitFailures: c.commitFailures.Load(),
 		Aborts:         c.aborts.Load(),
-		FetchErrors:    c.fetchErrors.Load(),
+		KafkaErrors:    cloneMap(c.kafkaErrors),
+		DeadLetterFailures: c.dlqFailures.Load(),
 	}
 }
 
@@ -95,6 +101,7 @@ func (c *counters) add(m map[string]int64, key string) {
 func (c *counters) countSkip(reason string)       { c.add(c.skipped, reason) }
 func (c *counters) countDeadLetter(reason string) { c.add(c.deadLettered, reason) }
 func (c *counters) countSuppressed(rule string)   { c.add(c.suppressed, rule) }
+func (c *counters) countKafkaError(kind string)   { c.add(c.kafkaErrors, kind) }
 
 func (c *counters) countResults(results []processor.Result) {
 	c.mu.Lock()

@@ -24,12 +24,32 @@ const (
 	HeaderSourceOffset = "sshlateral.source.offset"
 )
 
-// DLQReasonDecode is the reason code of a record no decoder could read.
-const DLQReasonDecode = "decode_error"
+// Headers of a dead letter whose value or headers were cut to fit.
+const (
+	HeaderDLQTruncated      = "sshlateral.dlq.truncated"       // "true"
+	HeaderDLQOriginalSize   = "sshlateral.dlq.original.size"   // the value's size before truncation
+	HeaderDLQHeadersDropped = "sshlateral.dlq.headers.dropped" // the source headers left out
+)
 
-// maxErrorHeader bounds the error text in a dead letter's header and log
-// line: a decoder message may quote the hostile input it failed on.
-const maxErrorHeader = 256
+// Dead-letter reason codes.
+const (
+	// DLQReasonDecode: no decoder could read the record.
+	DLQReasonDecode = "decode_error"
+	// DLQReasonTooLarge: the record exceeds MaxRecordBytes; it is not decoded.
+	DLQReasonTooLarge = "record_too_large"
+)
+
+const (
+	// maxErrorHeader bounds the error text in a dead letter's header and
+	// log line: a decoder message may quote the hostile input it failed on.
+	maxErrorHeader = 256
+	// maxSourceHeaders bounds the source record's headers copied into its
+	// dead letter.
+	maxSourceHeaders = 8 << 10
+	// dlqHeadroom is kept below the DLQ topic's max.message.bytes for the
+	// headers, key and batch overhead of a dead letter.
+	dlqHeadroom = 16 << 10
+)
 
 // State is where a partition worker is in its life.
 type State int32
@@ -97,12 +117,11 @@ type worker struct {
 
 // batch is what one job produced, handed to the delivery as a whole.
 type batch struct {
-	out         []*kgo.Record // risk records and dead letters
-	changelog   []*kgo.Record
-	last        *kgo.Record // the last input record, nil on a tick
-	written     int64       // risk records in out
+	risk        []*kgo.Record
 	deadLetters []*kgo.Record
 	reasons     []string // parallel to deadLetters
+	changelog   []*kgo.Record
+	last        *kgo.Record // the last input record, nil on a tick
 }
 
 func (p *Pipeline) newWorker(cl *kgo.Client, d delivery, partition int32) *worker {
@@ -262,6 +281,11 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 			continue
 		}
 		w.lastEvent = now
+		if len(r.Value) > w.p.cfg.MaxRecordBytes {
+			b.deadLetter(w.deadLetter(r, DLQReasonTooLarge,
+				fmt.Errorf("record of %d bytes exceeds MaxRecordBytes (%d)", len(r.Value), w.p.cfg.MaxRecordBytes)), DLQReasonTooLarge)
+			continue
+		}
 		outcome, derr := w.decode(r.Value, &w.ev)
 		if derr != nil {
 			b.deadLetter(w.deadLetter(r, DLQReasonDecode, derr), DLQReasonDecode)
@@ -289,20 +313,17 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 	w.suppress()
 	if len(w.results) > 0 {
 		w.p.stats.countResults(w.results)
-		n := len(b.out)
 		var err error
-		b.out, err = w.p.enc.Records(w.results, b.out)
+		b.risk, err = w.p.enc.Records(w.results, b.risk)
 		if err != nil {
 			return nil, fmt.Errorf("encode risk records for topic %s partition %d offset %d: %w", w.tp.topic, w.tp.partition, w.nextOffset-1, err)
 		}
-		b.written = int64(len(b.out) - n)
 	}
 	b.changelog = w.changelogRecords(len(recs) > 0)
 	return b, nil
 }
 
 func (b *batch) deadLetter(r *kgo.Record, reason string) {
-	b.out = append(b.out, r)
 	b.deadLetters = append(b.deadLetters, r)
 	b.reasons = append(b.reasons, reason)
 }
@@ -328,19 +349,44 @@ func (w *worker) changelogRecords(advanced bool) []*kgo.Record {
 	return recs
 }
 
-// deadLetter builds the dead letter of r; it is counted and logged only once
-// the broker has it.
+// deadLetter builds the dead letter of r, its value cut to the DLQ bound;
+// it is counted and logged only once the broker has it.
 func (w *worker) deadLetter(r *kgo.Record, reason string, cause error) *kgo.Record {
-	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
+	return buildDeadLetter(w.p.cfg.DLQTopic, r, reason, cause.Error(), w.p.dlqMax)
+}
+
+// buildDeadLetter returns the dead letter of r with at most maxValue bytes
+// of its value and a bounded share of its headers, saying in headers what
+// was cut.
+func buildDeadLetter(topic string, r *kgo.Record, reason, cause string, maxValue int) *kgo.Record {
+	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+8)
 	headers = append(headers,
 		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)},
-		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(truncateText(cause.Error(), maxErrorHeader))},
+		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(truncateText(cause, maxErrorHeader))},
 		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
 		kgo.RecordHeader{Key: HeaderSourcePart, Value: []byte(strconv.FormatInt(int64(r.Partition), 10))},
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 	)
-	headers = append(headers, r.Headers...)
-	return &kgo.Record{Topic: w.p.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers}
+	value, key := r.Value, r.Key
+	if len(value) > maxValue {
+		headers = append(headers,
+			kgo.RecordHeader{Key: HeaderDLQTruncated, Value: []byte("true")},
+			kgo.RecordHeader{Key: HeaderDLQOriginalSize, Value: []byte(strconv.Itoa(len(value)))})
+		value = value[:maxValue]
+	}
+	if len(key) > maxErrorHeader {
+		key = key[:maxErrorHeader]
+	}
+	size := 0
+	for _, h := range r.Headers {
+		size += len(h.Key) + len(h.Value)
+	}
+	if size <= maxSourceHeaders {
+		headers = append(headers, r.Headers...)
+	} else {
+		headers = append(headers, kgo.RecordHeader{Key: HeaderDLQHeadersDropped, Value: []byte(strconv.Itoa(len(r.Headers)))})
+	}
+	return &kgo.Record{Topic: topic, Key: key, Value: value, Headers: headers}
 }
 
 // truncateText cuts s to at most n bytes on a rune boundary, marking the cut.
@@ -358,7 +404,7 @@ func truncateText(s string, n int) string {
 
 // acknowledged counts and logs what the broker now has.
 func (w *worker) acknowledged(b *batch) {
-	w.p.stats.written.Add(b.written)
+	w.p.stats.written.Add(int64(len(b.risk)))
 	for i, r := range b.deadLetters {
 		w.p.stats.countDeadLetter(b.reasons[i])
 		w.p.logs.warn("dlq", "record dead-lettered", "topic", w.tp.topic, "partition", w.tp.partition,

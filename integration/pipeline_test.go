@@ -107,13 +107,14 @@ func (in *instance) stop(t *testing.T) {
 }
 
 // produceLines produces lines to topic keyed by host, and waits for acks.
-func produceLines(t *testing.T, b testBroker, topic string, lines [][]byte) {
+// opts are added to the producing client's options.
+func produceLines(t *testing.T, b testBroker, topic string, lines [][]byte, opts ...kgo.Opt) {
 	t.Helper()
 	dec, err := decode.NewDecoder(decode.FormatAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := newClient(t, b, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond))
+	cl := newClient(t, b, append([]kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5 * time.Millisecond)}, opts...)...)
 	recs := make([]*kgo.Record, 0, len(lines))
 	var ev processor.Event
 	for _, l := range lines {

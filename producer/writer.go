@@ -25,15 +25,21 @@ func NewSyncWriter(cl *kgo.Client) *SyncWriter { return &SyncWriter{cl: cl} }
 // records not yet on the wire, so a Write during a broker outage returns
 // when ctx ends instead of blocking shutdown.
 func (w *SyncWriter) Write(ctx context.Context, recs []*kgo.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	for _, r := range w.cl.ProduceSync(ctx, recs...) {
+	for _, r := range w.WriteAll(ctx, recs) {
 		if r.Err != nil {
 			return fmt.Errorf("produce to topic %s partition %d: %w", r.Record.Topic, r.Record.Partition, r.Err)
 		}
 	}
 	return nil
+}
+
+// WriteAll is Write reporting each record's outcome, for callers that
+// handle failures record by record.
+func (w *SyncWriter) WriteAll(ctx context.Context, recs []*kgo.Record) kgo.ProduceResults {
+	if len(recs) == 0 {
+		return nil
+	}
+	return w.cl.ProduceSync(ctx, recs...)
 }
 
 // TxnWriter adds records to the open transaction of a transactional client.

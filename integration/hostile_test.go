@@ -1,0 +1,122 @@
+package integration
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/consumer"
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// TestHostileInput: records built to break the pipeline (a dead letter
+// larger than any producer or broker limit, an error message quoting half
+// a megabyte) and a DLQ topic missing at start. The pipeline waits, not
+// ready, until the topic exists, then dead-letters each record bounded and
+// marked, keeps every true positive, and never stops.
+func TestHostileInput(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := topics{input: "endpoint.processes", output: "sshlateral.risk", dlq: "sshlateral.dlq",
+			changelog: "sshlateral.state-changelog", partitions: 2}
+		big := strconv.Itoa(4 << 20)
+		compact := "compact"
+		createTopic(t, b, tp.input, tp.partitions, map[string]*string{"max.message.bytes": &big})
+		createTopic(t, b, tp.output, 3, nil)
+		createTopic(t, b, tp.changelog, tp.partitions, map[string]*string{"cleanup.policy": &compact})
+		// The DLQ topic is created only after the instance has started.
+
+		g := generateStream(12, 800, 10, 15, streamStart, 2*time.Second)
+		lines := g.lines()
+		hostile := [][]byte{
+			// Undecodable, 1,020,000 bytes: its dead letter, whole, would
+			// exceed franz-go's default max record batch (1,000,012 B).
+			append([]byte("<Event><System><EventID>1</EventID>"), bytes.Repeat([]byte("A"), 1_020_000-35)...),
+			// An unknown entity of 520 KB: the decoder's error quotes it.
+			[]byte(`<Event><System><EventID>1</EventID></System><EventData><Data Name="CommandLine">&` +
+				strings.Repeat("x", 520_000) + `;</Data></EventData></Event>`),
+		}
+		var mixed [][]byte
+		for i, l := range lines {
+			mixed = append(mixed, l)
+			if i%200 == 0 && i/200 < len(hostile) {
+				mixed = append(mixed, hostile[i/200])
+			}
+		}
+
+		cfg := pipelineConfig(b, tp, processor.EmitFinal)
+		in := startInstance(t, cfg)
+		waitFor(t, 30*time.Second, "the instance to report the missing DLQ topic", func() bool {
+			return strings.Contains(in.p.NotReady(), tp.dlq)
+		})
+		t.Logf("%s: not ready before the DLQ topic exists: %q", b.Name(), in.p.NotReady())
+		createTopic(t, b, tp.dlq, 1, nil)
+
+		// Records up to 4 MiB, uncompressed, as a hostile producer sends them.
+		produceLines(t, b, tp.input, mixed, kgo.ProducerBatchMaxBytes(4<<20), kgo.ProducerBatchCompression(kgo.NoCompression()))
+		produceClosers(t, b, tp, g)
+
+		rows := g.rows()
+		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "with hostile input")
+		dl := readDeadLetters(t, b, tp.dlq, len(hostile))
+		if len(dl) != len(hostile) {
+			t.Fatalf("dead letters: got %d, want %d", len(dl), len(hostile))
+		}
+		for _, r := range dl {
+			h := headers(r)
+			if n := len(h[consumer.HeaderDLQError]); n == 0 || n > 300 {
+				t.Errorf("dead letter at offset %d: error header of %d bytes, want 1..300", r.Offset, n)
+			}
+			if len(r.Value) > cfg.DeadLetterMaxBytes {
+				t.Errorf("dead letter at offset %d: value of %d bytes over the %d bound", r.Offset, len(r.Value), cfg.DeadLetterMaxBytes)
+			}
+			truncated := h[consumer.HeaderDLQTruncated] == "true"
+			orig, _ := strconv.Atoi(h[consumer.HeaderDLQOriginalSize])
+			switch {
+			case len(r.Value) == cfg.DeadLetterMaxBytes && (!truncated || orig != len(hostile[0])):
+				t.Errorf("dead letter at offset %d cut to the bound but marked truncated=%v original.size=%d, want true and %d",
+					r.Offset, truncated, orig, len(hostile[0]))
+			case len(r.Value) < cfg.DeadLetterMaxBytes && truncated:
+				t.Errorf("dead letter at offset %d of %d bytes marked truncated", r.Offset, len(r.Value))
+			}
+		}
+		st := in.p.Stats()
+		if got := sumMap(st.DeadLettered); got != int64(len(hostile)) {
+			t.Errorf("dead-letter counter %d, want %d", got, len(hostile))
+		}
+		t.Logf("%s: hostile input: rows=%d dead_letters=%d dlq_failures=%d lost=0", b.Name(), len(rows), len(dl), st.DeadLetterFailures)
+	})
+}
+
+// TestDeadLetterRejected: the DLQ topic rejects every dead letter (its
+// max.message.bytes is below even a dead letter's headers). At-least-once
+// counts each as a dead-letter failure, logged with its offset, not as
+// dead-lettered, and goes on: results after it are still written.
+func TestDeadLetterRejected(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := topics{input: "endpoint.processes", output: "sshlateral.risk", dlq: "sshlateral.dlq",
+			changelog: "sshlateral.state-changelog", partitions: 1}
+		tiny, compact := "100", "compact"
+		createTopic(t, b, tp.input, 1, nil)
+		createTopic(t, b, tp.output, 1, nil)
+		createTopic(t, b, tp.dlq, 1, map[string]*string{"max.message.bytes": &tiny})
+		createTopic(t, b, tp.changelog, 1, map[string]*string{"cleanup.policy": &compact})
+
+		g := generateStream(13, 300, 5, 10, streamStart, 2*time.Second)
+		lines := append([][]byte{[]byte("garbage that no decoder reads")}, g.lines()...)
+		in := startInstance(t, pipelineConfig(b, tp, processor.EmitFinal))
+		produceLines(t, b, tp.input, lines)
+		produceClosers(t, b, tp, g)
+		requireFinal(t, b, tp.output, g.rows(), 2*time.Second, 90*time.Second, false, "after a rejected dead letter")
+		st := in.p.Stats()
+		if got := sumMap(st.DeadLettered); got != 0 {
+			t.Errorf("dead-letter counter %d, want 0: the broker has none", got)
+		}
+		if st.DeadLetterFailures != 1 {
+			t.Errorf("dead-letter failures %d, want 1", st.DeadLetterFailures)
+		}
+	})
+}
