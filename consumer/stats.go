@@ -76,18 +76,18 @@ func (c *counters) snapshot() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Stats{
-		Consumed:       c.consumed.Load(),
-		Events:         c.events.Load(),
-		Prefiltered:    c.prefiltered.Load(),
-		Skipped:        cloneMap(c.skipped),
-		DeadLettered:   cloneMap(c.deadLettered),
-		Results:        cloneMap(c.results),
-		Suppressed:     cloneMap(c.suppressed),
-		RecordsWritten: c.written.Load(),
-		Rebalances:     c.rebalances.Load(),
-		CommitFailures: c.commitFailures.Load(),
-		Aborts:         c.aborts.Load(),
-		KafkaErrors:    cloneMap(c.kafkaErrors),
+		Consumed:           c.consumed.Load(),
+		Events:             c.events.Load(),
+		Prefiltered:        c.prefiltered.Load(),
+		Skipped:            cloneMap(c.skipped),
+		DeadLettered:       cloneMap(c.deadLettered),
+		Results:            cloneMap(c.results),
+		Suppressed:         cloneMap(c.suppressed),
+		RecordsWritten:     c.written.Load(),
+		Rebalances:         c.rebalances.Load(),
+		CommitFailures:     c.commitFailures.Load(),
+		Aborts:             c.aborts.Load(),
+		KafkaErrors:        cloneMap(c.kafkaErrors),
 		DeadLetterFailures: c.dlqFailures.Load(),
 	}
 }
