@@ -121,6 +121,11 @@ type Config struct {
 	// max.message.bytes, less 16 KiB for headers, lowers it further.
 	// Default 512 KiB.
 	DeadLetterMaxBytes int
+	// MaxSessionRestarts bounds how often in a row an exactly-once session
+	// of unknown outcome is replaced in-process without committing anything
+	// in between; beyond it Run returns the error (a process restart is
+	// then the recovery). Default 5.
+	MaxSessionRestarts int
 }
 
 // DefaultConfig returns the defaults documented on Config, without brokers.
@@ -142,6 +147,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout:    20 * time.Second,
 		MaxRecordBytes:     1 << 20,
 		DeadLetterMaxBytes: 512 << 10,
+		MaxSessionRestarts: 5,
 	}
 }
 
@@ -204,6 +210,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRecordBytes <= 0 {
 		bad("--max-record-bytes: must be positive, got %d", c.MaxRecordBytes)
+	}
+	if c.MaxSessionRestarts < 0 {
+		bad("--max-session-restarts: must not be negative, got %d", c.MaxSessionRestarts)
 	}
 	if c.DeadLetterMaxBytes < 0 {
 		bad("--dlq-max-bytes: must not be negative, got %d", c.DeadLetterMaxBytes)

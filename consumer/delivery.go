@@ -207,11 +207,17 @@ func (d *exactlyOnce) ended(committed bool) {
 	}
 }
 
-// ErrUnknownOutcome is wrapped by Run's error when an exactly-once
-// transaction ended with an error (franz-go: the outcome is unknown). The
-// client cannot be trusted to leave the group cleanly, so the safe recovery
-// is a new process: it rebuilds state from what Kafka committed.
+// ErrUnknownOutcome marks an exactly-once transaction that ended with an
+// error (franz-go: the outcome is unknown and the client is not to be used
+// again). The pipeline replaces the session in-process: a new client with
+// the same transactional id fences the old one, and every partition's state
+// is rebuilt from what Kafka committed. Run returns it only after
+// MaxSessionRestarts replacements in a row failed to commit anything.
 var ErrUnknownOutcome = errors.New("transaction outcome unknown")
+
+// sessionCloseTimeout bounds the clean leave of a replaced session: its
+// client may hang, and the group waits for its member until it leaves.
+const sessionCloseTimeout = 10 * time.Second
 
 // runExactlyOnce is the poll loop of exactly-once mode: one transaction per
 // CommitInterval holds the risk records, dead letters, changelog writes and
@@ -229,11 +235,40 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 	hard, hardCancel := context.WithCancel(context.Background())
 	defer hardCancel()
 	defer p.shutdownDeadline(ctx, hardCancel)()
+	failures := 0 // replacements in a row without a committed transaction
+	for {
+		committed, err := p.transactSession(ctx, hard, txnID)
+		if !errors.Is(err, ErrUnknownOutcome) || ctx.Err() != nil {
+			return err
+		}
+		if committed > 0 {
+			failures = 0
+		}
+		failures++
+		if failures > p.cfg.MaxSessionRestarts {
+			p.fail(err)
+			return fmt.Errorf("%d session replacements in a row committed nothing: %w", failures-1, err)
+		}
+		p.stats.sessionRestarts.Add(1)
+		p.cfg.Logger.Warn("transaction outcome unknown; replacing the session and rebuilding state from the changelog",
+			"topic", p.cfg.InputTopic, "transactional_id", txnID, "attempt", failures, "err", err)
+	}
+}
+
+// transactSession runs one GroupTransactSession until ctx ends (nil), a
+// fatal error, or a transaction of unknown outcome (an error wrapping
+// ErrUnknownOutcome, after the session's workers are stopped and its client
+// closed). It returns how many transactions it committed.
+func (p *Pipeline) transactSession(ctx, hard context.Context, txnID string) (commits int, _ error) {
+	// The session's own hard context: a replaced session's client is cut
+	// off without waiting for the shutdown deadline.
+	sessHard, sessCancel := context.WithCancel(hard)
+	defer sessCancel()
 	d := &exactlyOnce{}
 	// No BlockRebalanceOnPoll: as franz-go advises for transact sessions, a
 	// rebalance may happen at any time and aborts the open transaction;
 	// blocking it would stall End behind the rebalance.
-	opts := append(p.baseOpts(hard, d),
+	opts := append(p.baseOpts(sessHard, d),
 		kgo.TransactionalID(txnID),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -241,7 +276,7 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 	)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
-		return fmt.Errorf("create transactional kafka client: %w", err)
+		return 0, fmt.Errorf("create transactional kafka client: %w", err)
 	}
 	cl := sess.Client()
 	d.w = producer.NewTxnWriter(cl)
@@ -305,19 +340,21 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 		produceErr := d.w.Err()
 		// End may wait behind a rebalance; beyond the transaction timeout
 		// the broker has aborted the transaction anyway.
-		endCtx, cancel := context.WithTimeout(hard, p.cfg.TransactionTimeout)
+		endCtx, cancel := context.WithTimeout(sessHard, p.cfg.TransactionTimeout)
 		committed, err := sess.End(endCtx, kgo.TransactionEndTry(runErr == nil && !moved && produceErr == nil))
 		cancel()
 		d.ended(committed && err == nil)
 		switch {
 		case err != nil:
 			// An End error leaves the outcome unknown (franz-go's advice):
-			// stop; a new process rebuilds state from what was committed.
+			// this session is done; the next one rebuilds state from what
+			// was committed.
 			p.stats.commitFailures.Add(1)
 			if runErr == nil {
 				runErr = fmt.Errorf("end transaction on input topic %s: %w: %w", p.cfg.InputTopic, ErrUnknownOutcome, err)
 			}
 		case committed:
+			commits++
 		case producer.Permanent(produceErr):
 			// The broker will reject the same record again: retrying
 			// would loop forever. Nothing of it was committed.
@@ -328,22 +365,28 @@ func (p *Pipeline) runExactlyOnce(ctx context.Context) error {
 			p.cfg.Logger.Warn("transaction aborted; rebuilding partition state from the changelog",
 				"topic", p.cfg.InputTopic, "partition_moved", moved, "produce_err", produceErr, "err", runErr)
 			if runErr == nil {
-				p.rebuildWorkers(hard, cl, d)
+				p.rebuildWorkers(sessHard, cl, d)
 			}
 		}
+	}
+	if errors.Is(runErr, ErrUnknownOutcome) {
+		// The client must not be used again. Its workers stop without
+		// committing; a clean leave lets the group rebalance at once, and
+		// if the client hangs it is cut off (the broker then expires the
+		// member after the session timeout).
+		p.stopAllWorkers()
+		leave, cancel := context.WithTimeout(context.Background(), sessionCloseTimeout)
+		defer cancel()
+		stop := context.AfterFunc(leave, sessCancel)
+		defer stop()
+		_ = closeClient(sessHard, sess.Close)
+		return commits, runErr
 	}
 	if runErr != nil {
 		p.fail(runErr)
 	}
 	p.stopAllWorkers()
-	if errors.Is(runErr, ErrUnknownOutcome) {
-		// A client left in an invalid state may hang while leaving, and
-		// keep the group waiting for it: exit, and let the broker expire
-		// the member.
-		go sess.Close()
-		return runErr
-	}
-	return errors.Join(runErr, closeClient(hard, sess.Close))
+	return commits, errors.Join(runErr, closeClient(sessHard, sess.Close))
 }
 
 // dispatched is a job handed to a worker, awaiting its reply.

@@ -7,12 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sshlateral/sshlateral/processor"
 	"github.com/sshlateral/sshlateral/producer"
@@ -141,5 +145,90 @@ func TestPrefilterOption(t *testing.T) {
 				t.Errorf("no EARLY results: %+v", st.Results)
 			}
 		})
+	}
+}
+
+// outputRecords reads topic from the start, read_committed, until quiet.
+func outputRecords(t *testing.T, seeds []string, topic string) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []string
+	for quiet := 0; quiet < 5; {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			out = append(out, string(r.Key)+"/"+string(r.Value))
+		})
+		if n == 0 {
+			quiet++
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestExactlyOnceUnknownOutcome: the broker never answers one EndTxn (the
+// transaction's outcome is unknown to the client). The pipeline replaces
+// its session in-process instead of returning, rebuilds state from the
+// changelog, and its committed output equals a run without the failure:
+// nothing lost, nothing twice.
+func TestExactlyOnceUnknownOutcome(t *testing.T) {
+	lines := sampleLines(t)
+	run := func(t *testing.T, inject bool) ([]string, Stats) {
+		cfg := testConfig(nil)
+		c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cfg.Brokers = c.ListenAddrs()
+		cfg.Guarantee = ExactlyOnce
+		cfg.TransactionTimeout = 3 * time.Second
+		cfg.Processor.Emit = processor.EmitEarly
+		cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 2, 1, nil, topicsOf(cfg)...); err != nil {
+			t.Fatal(err)
+		}
+		var failed atomic.Bool
+		if inject {
+			c.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				if r := req.(*kmsg.EndTxnRequest); !r.Commit || failed.Swap(true) {
+					return nil, nil, false
+				}
+				// Never answered: End times out with the outcome unknown.
+				return nil, nil, true
+			})
+		}
+		produceValues(t, cfg.Brokers, cfg.InputTopic, lines...)
+		st := runUntil(t, cfg, func(s Stats) bool {
+			return s.Consumed >= int64(len(lines)) && (!inject || s.SessionRestarts > 0) && s.RecordsWritten > 0
+		})
+		if inject && !failed.Load() {
+			t.Fatal("no EndTxn was failed")
+		}
+		// Let the last transaction commit before reading.
+		return outputRecords(t, cfg.Brokers, cfg.OutputTopic), st
+	}
+	want, _ := run(t, false)
+	got, st := run(t, true)
+	t.Logf("stats: %+v", st)
+	if st.SessionRestarts != 1 {
+		t.Errorf("session restarts %d, want 1", st.SessionRestarts)
+	}
+	if len(want) == 0 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("committed output after an unknown outcome: %d records, want the %d of a clean run", len(got), len(want))
 	}
 }

@@ -26,6 +26,9 @@ type Stats struct {
 	// DeadLetterFailures counts records that could not be dead-lettered
 	// even truncated; each is logged with its offset.
 	DeadLetterFailures int64
+	// SessionRestarts counts exactly-once sessions replaced in-process
+	// after a transaction of unknown outcome.
+	SessionRestarts int64
 }
 
 // PartitionStat describes one assigned partition, for metrics and readiness.
@@ -45,7 +48,7 @@ type PartitionStat struct {
 // counters is updated by workers concurrently; maps are guarded by mu, the
 // hot counters are atomics.
 type counters struct {
-	consumed, events, prefiltered, written, rebalances, commitFailures, aborts, dlqFailures atomic.Int64
+	consumed, events, prefiltered, written, rebalances, commitFailures, aborts, dlqFailures, sessionRestarts atomic.Int64
 
 	mu           sync.Mutex
 	skipped      map[string]int64
@@ -89,6 +92,7 @@ func (c *counters) snapshot() Stats {
 		Aborts:             c.aborts.Load(),
 		KafkaErrors:        cloneMap(c.kafkaErrors),
 		DeadLetterFailures: c.dlqFailures.Load(),
+		SessionRestarts:    c.sessionRestarts.Load(),
 	}
 }
 
