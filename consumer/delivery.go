@@ -282,7 +282,6 @@ func (p *Pipeline) transactSession(ctx, hard context.Context, txnID string) (com
 	d.w = producer.NewTxnWriter(cl)
 	p.cfg.Logger.Info("exactly-once session started", "transactional_id", txnID)
 
-	lastTick := time.Now()
 	var runErr error
 	for ctx.Err() == nil && runErr == nil {
 		if runErr = p.fatalErr(); runErr != nil {
@@ -325,11 +324,14 @@ func (p *Pipeline) transactSession(ctx, hard context.Context, txnID string) (com
 				runErr = err
 			}
 		}
-		if runErr == nil && time.Since(lastTick) >= p.cfg.TickInterval {
-			lastTick = time.Now()
+		if runErr == nil {
+			// Every partition's coalesced changelog joins the
+			// transaction that commits its input offsets; the flush job
+			// is also the partition's tick (idle close).
 			var jobs []dispatched
+			now := time.Now()
 			for _, w := range p.runningWorkers() {
-				jobs = append(jobs, dispatch(w, job{highWater: -1, now: lastTick}))
+				jobs = append(jobs, dispatch(w, job{highWater: -1, now: now, flush: true}))
 			}
 			m, err := awaitAll(jobs)
 			moved = moved || m

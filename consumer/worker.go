@@ -82,7 +82,10 @@ type job struct {
 	recs      []*kgo.Record
 	highWater int64 // -1: unknown (a tick)
 	now       time.Time
-	reply     chan<- error
+	// flush writes the coalesced changelog (and, at-least-once, marks the
+	// offsets it covers) whatever the interval.
+	flush bool
+	reply chan<- error
 }
 
 // worker owns one input partition: its decoder, its window state and the
@@ -113,6 +116,15 @@ type worker struct {
 	ev      processor.Event
 	results []processor.Result
 	changes []processor.StateChange
+
+	// The changelog is written once per CommitInterval, not per batch:
+	// pending holds each changed key's latest value since the last flush
+	// (pendingAt indexes it), unflushed the last input record whose state
+	// is not in the changelog yet. Its offset is marked only after the flush.
+	pending   []processor.StateChange
+	pendingAt map[string]int
+	unflushed *kgo.Record
+	lastFlush time.Time
 }
 
 // batch is what one job produced, handed to the delivery as a whole.
@@ -188,6 +200,13 @@ func (w *worker) run(hard context.Context) {
 		var j job
 		select {
 		case <-w.quit:
+			if w.unflushed != nil || len(w.pending) > 0 {
+				// Leave the partition's state and offset durable for
+				// the next owner.
+				if err := w.handle(ctx, job{flush: true, highWater: -1}); err != nil {
+					w.p.fail(err)
+				}
+			}
 			return
 		case <-w.p.failed:
 			return
@@ -234,6 +253,7 @@ func (w *worker) restore(ctx context.Context) error {
 	}
 	// The replayed changes are already in the changelog.
 	w.changes = part.DrainChanges(w.changes[:0])
+	w.lastFlush = time.Now()
 	w.p.cfg.Logger.Info("partition restored", "topic", w.tp.topic, "partition", w.tp.partition,
 		"restored_entries", len(st.changes), "resume_offset", st.nextOffset)
 	return nil
@@ -257,6 +277,10 @@ func (w *worker) handle(ctx context.Context, j job) error {
 	b, err := w.step(j.recs, j.now)
 	if err != nil {
 		return err
+	}
+	if j.flush || (w.p.cfg.Guarantee == AtLeastOnce && j.now.Sub(w.lastFlush) >= w.p.cfg.CommitInterval) {
+		b.changelog, b.last = w.flushChangelog(), w.unflushed
+		w.unflushed, w.lastFlush = nil, j.now
 	}
 	if err := w.d.deliver(ctx, w, b); err != nil {
 		return fmt.Errorf("input topic %s partition %d offset %d: %w", w.tp.topic, w.tp.partition, w.nextOffset-1, err)
@@ -305,7 +329,7 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 	if len(recs) == 0 {
 		w.results = w.part.Tick(now, w.results)
 	} else {
-		b.last = recs[len(recs)-1]
+		w.unflushed = recs[len(recs)-1]
 	}
 	w.p.stats.consumed.Add(int64(len(recs)))
 	w.p.stats.events.Add(events)
@@ -319,7 +343,7 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 			return nil, fmt.Errorf("encode risk records for topic %s partition %d offset %d: %w", w.tp.topic, w.tp.partition, w.nextOffset-1, err)
 		}
 	}
-	b.changelog = w.changelogRecords(len(recs) > 0)
+	w.collectChanges()
 	return b, nil
 }
 
@@ -328,24 +352,45 @@ func (b *batch) deadLetter(r *kgo.Record, reason string) {
 	b.reasons = append(b.reasons, reason)
 }
 
-// changelogRecords turns the state changes into records for the changelog
+// collectChanges moves the partition's state changes into pending, keeping
+// each key's latest value only.
+func (w *worker) collectChanges() {
+	// Drained even without a changelog, so the changes do not pile up.
+	w.changes = w.part.DrainChanges(w.changes[:0])
+	if w.p.cfg.DisableChangelog {
+		return
+	}
+	if w.pendingAt == nil {
+		w.pendingAt = map[string]int{}
+	}
+	for _, c := range w.changes {
+		if i, ok := w.pendingAt[string(c.Key)]; ok {
+			w.pending[i] = c
+			continue
+		}
+		w.pendingAt[string(c.Key)] = len(w.pending)
+		w.pending = append(w.pending, c)
+	}
+}
+
+// flushChangelog turns the pending changes into records for the changelog
 // partition of the same number, then the resume offset, last: records of
 // one partition are acknowledged in order, so a stored offset implies the
 // state before it.
-func (w *worker) changelogRecords(advanced bool) []*kgo.Record {
-	// Drained even without a changelog, so the changes do not pile up.
-	w.changes = w.part.DrainChanges(w.changes[:0])
-	if w.p.cfg.DisableChangelog || len(w.changes) == 0 {
+func (w *worker) flushChangelog() []*kgo.Record {
+	if w.p.cfg.DisableChangelog || (len(w.pending) == 0 && w.unflushed == nil) {
 		return nil
 	}
-	recs := make([]*kgo.Record, 0, len(w.changes)+1)
-	for _, c := range w.changes {
+	recs := make([]*kgo.Record, 0, len(w.pending)+1)
+	for _, c := range w.pending {
 		recs = append(recs, &kgo.Record{Topic: w.p.cfg.ChangelogTopic, Partition: w.tp.partition, Key: c.Key, Value: c.Value})
 	}
-	if advanced {
+	if w.unflushed != nil {
 		recs = append(recs, &kgo.Record{Topic: w.p.cfg.ChangelogTopic, Partition: w.tp.partition,
 			Key: []byte(offsetKey), Value: encodeOffset(w.nextOffset)})
 	}
+	clear(w.pendingAt)
+	w.pending = w.pending[:0]
 	return recs
 }
 

@@ -100,6 +100,11 @@ func testChaos(t *testing.T, bin string, b testBroker) {
 	if o.missing+o.duplicates+o.unexpected > 0 {
 		t.Fatalf("exactly-once violated: %s\n%v", o, o.problems)
 	}
+	// A transaction of unknown outcome is recovered in-process: a process
+	// exits only when it truly cannot go on.
+	if n := selfExits.Load(); n > int64(kills) {
+		t.Errorf("%d self-exits for %d kills: members exit instead of recovering", n, kills)
+	}
 }
 
 // kfakeProcess is a kfake cluster served by `sshlateral bench --serve-kfake`
