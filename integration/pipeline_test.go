@@ -329,13 +329,19 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // separate process to kill.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	return buildCommand(t, "sshlateral")
+}
+
+// buildCommand compiles ./cmd/<name> into a temporary directory.
+func buildCommand(t *testing.T, name string) string {
+	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(file))
-	bin := filepath.Join(t.TempDir(), "sshlateral")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sshlateral")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sshlateral: %v\n%s", err, out)
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
 	}
 	return bin
 }

@@ -18,7 +18,7 @@ const (
 	MatchRobust
 )
 
-// ParseMatchMode parses the value of --match: "escu" or "robust" (any case).
+// ParseMatchMode parses "escu" or "robust" (any case).
 func ParseMatchMode(s string) (MatchMode, error) {
 	switch {
 	case strings.EqualFold(s, "escu"):
@@ -26,7 +26,7 @@ func ParseMatchMode(s string) (MatchMode, error) {
 	case strings.EqualFold(s, "robust"):
 		return MatchRobust, nil
 	}
-	return 0, fmt.Errorf("--match must be escu or robust, got %q", s)
+	return 0, fmt.Errorf("unknown match mode %q (want escu or robust)", s)
 }
 
 // String returns the --match spelling of m.

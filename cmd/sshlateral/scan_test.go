@@ -168,8 +168,8 @@ func TestScanAuditdIsRejectedNotSkipped(t *testing.T) {
 			}
 			lines := len(strings.Split(strings.TrimRight(string(b), "\n"), "\n"))
 			code, stdout, stderr := runCLI(t, "", "scan", f)
-			if code != 0 || stdout != "" {
-				t.Fatalf("exit %d, stdout %q", code, stdout)
+			if code != exitInputErrors || stdout != "" {
+				t.Fatalf("exit %d, stdout %q; want exit %d and no output", code, stdout, exitInputErrors)
 			}
 			if got := strings.Count(stderr, "unrecognised record format"); got != lines {
 				t.Errorf("%d of %d lines reported as unrecognised", got, lines)
@@ -243,8 +243,8 @@ func TestScanStdinAndErrors(t *testing.T) {
 	}
 	input := "<Event><System>broken\n" + string(in)
 	code, stdout, stderr := runCLI(t, input, "scan", "-")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	if code != exitInputErrors {
+		t.Fatalf("exit %d, want %d (a line failed to decode): %s", code, exitInputErrors, stderr)
 	}
 	if !strings.Contains(stderr, "-:1: ") || !strings.Contains(stderr, "decode errors 1") {
 		t.Errorf("the broken first line is not reported: %s", stderr)
@@ -298,7 +298,9 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", []string{"nope"}, 2},
 		{"help of a command", []string{"scan", "-h"}, 0},
 		{"unknown flag", []string{"scan", "--bogus"}, 2},
-		{"invalid value", []string{"scan", "--match", "fuzzy", "x.log"}, 1},
+		{"invalid value", []string{"scan", "--match", "fuzzy", "x.log"}, 2},
+		{"invalid config value", []string{"scan", "--window", "0s", "x.log"}, 1},
+		{"version", []string{"version"}, 0},
 		{"run without brokers", []string{"run", "--http-addr", ""}, 1},
 	}
 	for _, tc := range cases {

@@ -50,6 +50,16 @@ func (f Format) String() string {
 	return "format(" + strconv.Itoa(int(f)) + ")"
 }
 
+// Set parses s into f, so that *Format is a flag.Value.
+func (f *Format) Set(s string) error {
+	v, err := ParseFormat(s)
+	if err != nil {
+		return err
+	}
+	*f = v
+	return nil
+}
+
 // Outcome says what a decoded record is.
 type Outcome uint8
 

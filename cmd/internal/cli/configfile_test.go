@@ -1,8 +1,6 @@
-package main
+package cli
 
 import (
-	"bytes"
-	"context"
 	"flag"
 	"io"
 	"os"
@@ -43,7 +41,7 @@ func newConfigTestFlags() *configTestFlags {
 	c.fs.IntVar(&c.partitions, "partitions", 12, "")
 	c.fs.BoolVar(&c.tls, "tls", false, "")
 	c.fs.BoolVar(&c.createTopics, "create-topics", false, "")
-	c.fs.StringVar(&c.config, configFlagName, "", "")
+	c.fs.StringVar(&c.config, ConfigFlagName, "", "")
 	return c
 }
 
@@ -82,8 +80,8 @@ create-topics: ~   # null leaves the default
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newConfigTestFlags()
-			e := env{getenv: mapEnv(tc.env), stderr: io.Discard}
-			if err := parseFlagsWithConfig(c.fs, e, tc.args, &c.config); err != nil {
+			e := Env{Getenv: mapEnv(tc.env), Stderr: io.Discard}
+			if err := ParseFlagsWithConfig(c.fs, e, tc.args, &c.config); err != nil {
 				t.Fatal(err)
 			}
 			if c.group != tc.wantGroup || c.brokers != tc.wantBrokers || c.session != tc.wantSession || c.partitions != tc.wantParts || c.tls != tc.wantTLS || c.createTopics {
@@ -115,7 +113,7 @@ func TestConfigFileErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newConfigTestFlags()
 			path := writeConfig(t, tc.content)
-			err := parseFlagsWithConfig(c.fs, env{getenv: mapEnv(nil), stderr: io.Discard}, []string{"--config", path}, &c.config)
+			err := ParseFlagsWithConfig(c.fs, Env{Getenv: mapEnv(nil), Stderr: io.Discard}, []string{"--config", path}, &c.config)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -131,95 +129,9 @@ func TestConfigFileErrors(t *testing.T) {
 	}
 	t.Run("missing file", func(t *testing.T) {
 		c := newConfigTestFlags()
-		err := parseFlagsWithConfig(c.fs, env{getenv: mapEnv(nil), stderr: io.Discard}, []string{"--config", "/nonexistent/x.yaml"}, &c.config)
+		err := ParseFlagsWithConfig(c.fs, Env{Getenv: mapEnv(nil), Stderr: io.Discard}, []string{"--config", "/nonexistent/x.yaml"}, &c.config)
 		if err == nil || !strings.HasPrefix(err.Error(), "--config") {
 			t.Fatalf("error %v, want one starting with --config", err)
-		}
-	})
-}
-
-// cmdRun rejects invalid values before it connects anywhere, naming each
-// flag, whichever layer the value came from.
-func TestRunRejectsInvalidValues(t *testing.T) {
-	badFilter := filepath.Join(t.TempDir(), "allow.yaml")
-	if err := os.WriteFile(badFilter, []byte("rules:\n  - name: empty\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cases := []struct {
-		name string
-		args []string
-		env  map[string]string
-		want []string
-	}{
-		{"config file values", []string{"run", "--config", writeConfig(t, "brokers: 127.0.0.1:1\nsession-timeout: 1s\ntls-cert: c.pem\nready-max-lag: -1\n")}, nil,
-			[]string{"--session-timeout", "--tls-cert", "--ready-max-lag"}},
-		{"environment values", []string{"run"}, map[string]string{"SSHLATERAL_BROKERS": "127.0.0.1:1", "SSHLATERAL_SASL_MECHANISM": "gssapi", "SSHLATERAL_FILTER_POLL_INTERVAL": "-1s"},
-			[]string{"--sasl-mechanism", `"gssapi"`, "--filter-poll-interval"}},
-		{"flag values", []string{"run", "--brokers", "127.0.0.1:1", "--sasl-mechanism", "plain", "--sasl-username", "u", "--pprof", "--http-addr", ""}, nil,
-			[]string{"--sasl-password", "--sasl-mechanism plain", "--pprof"}},
-		{"missing brokers", []string{"run", "--http-addr", "nonsense"}, nil, []string{"--brokers", "--http-addr"}},
-		{"invalid allowlist", []string{"run", "--brokers", "127.0.0.1:1", "--filter", badFilter}, nil, []string{"--filter " + badFilter, "no condition"}},
-		{"unknown config key", []string{"run", "--config", writeConfig(t, "brokerz: x\n")}, nil, []string{"--config", `"brokerz"`}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			code := run(context.Background(), tc.args, mapEnv(tc.env), strings.NewReader(""), io.Discard, &stderr)
-			if code != 1 {
-				t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr.String(), w) {
-					t.Errorf("stderr does not contain %q:\n%s", w, stderr.String())
-				}
-			}
-		})
-	}
-}
-
-// yamlBlock returns the first ```yaml block of a document that starts with
-// prefix.
-func yamlBlock(t *testing.T, doc, prefix string) string {
-	t.Helper()
-	for _, block := range strings.Split(doc, "```yaml\n")[1:] {
-		body, _, ok := strings.Cut(block, "```")
-		if ok && strings.HasPrefix(body, prefix) {
-			return body
-		}
-	}
-	t.Fatalf("no yaml block starting with %q", prefix)
-	return ""
-}
-
-// The examples in docs/operations.md must load.
-func TestOperationsDocExamples(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(raw)
-	t.Run("config file", func(t *testing.T) {
-		fs := flag.NewFlagSet("run", flag.ContinueOnError)
-		addPipelineFlags(fs, "early")
-		addSecurityFlags(fs)
-		addOpsFlags(fs)
-		values, err := parseConfigFile([]byte(yamlBlock(t, doc, "# /etc/sshlateral/config.yaml")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range values {
-			if fs.Lookup(v.key) == nil {
-				t.Errorf("line %d: %q is not a flag of run", v.line, v.key)
-			}
-		}
-	})
-	t.Run("allowlist", func(t *testing.T) {
-		f, err := parseFilter("filter.yaml", []byte(yamlBlock(t, doc, "rules:")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.Len() < 4 {
-			t.Fatalf("%d rules", f.Len())
 		}
 	})
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sshlateral/sshlateral/cmd/internal/cli"
+	"github.com/sshlateral/sshlateral/cmd/internal/kafkaclient"
+	"github.com/sshlateral/sshlateral/cmd/sshlateral/internal/allowlist"
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+func mapEnv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sshlateral.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// cmdRun rejects invalid values before it connects anywhere, naming each
+// flag, whichever layer the value came from.
+func TestRunRejectsInvalidValues(t *testing.T) {
+	badFilter := filepath.Join(t.TempDir(), "allow.yaml")
+	if err := os.WriteFile(badFilter, []byte("rules:\n  - name: empty\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"config file values", []string{"run", "--config", writeConfig(t, "brokers: 127.0.0.1:1\nsession-timeout: 1s\ntls-cert: c.pem\nready-max-lag: -1\n")}, nil,
+			[]string{"--session-timeout", "--tls-cert", "--ready-max-lag"}},
+		{"environment values", []string{"run"}, map[string]string{"SSHLATERAL_BROKERS": "127.0.0.1:1", "SSHLATERAL_SASL_MECHANISM": "gssapi", "SSHLATERAL_FILTER_POLL_INTERVAL": "-1s"},
+			[]string{"--sasl-mechanism", `"gssapi"`, "--filter-poll-interval"}},
+		{"flag values", []string{"run", "--brokers", "127.0.0.1:1", "--sasl-mechanism", "plain", "--sasl-username", "u", "--pprof", "--http-addr", ""}, nil,
+			[]string{"--sasl-password", "--sasl-mechanism plain", "--pprof"}},
+		{"missing brokers", []string{"run", "--http-addr", "nonsense"}, nil, []string{"--brokers", "--http-addr"}},
+		{"invalid allowlist", []string{"run", "--brokers", "127.0.0.1:1", "--filter", badFilter}, nil, []string{"--filter " + badFilter, "no condition"}},
+		{"unknown config key", []string{"run", "--config", writeConfig(t, "brokerz: x\n")}, nil, []string{"--config", `"brokerz"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(context.Background(), tc.args, mapEnv(tc.env), strings.NewReader(""), io.Discard, &stderr)
+			if code != 1 {
+				t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, stderr.String())
+				}
+			}
+		})
+	}
+}
+
+// yamlBlock returns the first ```yaml block of a document that starts with
+// prefix.
+func yamlBlock(t *testing.T, doc, prefix string) string {
+	t.Helper()
+	for _, block := range strings.Split(doc, "```yaml\n")[1:] {
+		body, _, ok := strings.Cut(block, "```")
+		if ok && strings.HasPrefix(body, prefix) {
+			return body
+		}
+	}
+	t.Fatalf("no yaml block starting with %q", prefix)
+	return ""
+}
+
+// The examples in docs/operations.md must load.
+func TestOperationsDocExamples(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	t.Run("config file", func(t *testing.T) {
+		// Every key must be a flag of run, with a value it accepts.
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		kafkaclient.AddFlags(fs)
+		addPipelineFlags(fs, processor.EmitEarly)
+		addOpsFlags(fs)
+		var config string
+		fs.StringVar(&config, cli.ConfigFlagName, "", "")
+		path := writeConfig(t, yamlBlock(t, doc, "# /etc/sshlateral/config.yaml"))
+		if err := cli.ParseFlagsWithConfig(fs, cli.Env{Getenv: mapEnv(nil), Stderr: io.Discard}, []string{"--config", path}, &config); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("allowlist", func(t *testing.T) {
+		f, err := allowlist.Parse("filter.yaml", []byte(yamlBlock(t, doc, "rules:")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Len() < 4 {
+			t.Fatalf("%d rules", f.Len())
+		}
+	})
+}
