@@ -112,3 +112,114 @@ func TestOperationsDocExamples(t *testing.T) {
 		}
 	})
 }
+
+// addPipelineFlags registers --emit with the default it is given, and
+// --no-prefilter turns the consumer's prefilter off.
+func TestPipelineFlags(t *testing.T) {
+	cases := []struct {
+		name          string
+		defaultEmit   processor.EmitMode
+		args          []string
+		wantEmit      processor.EmitMode
+		wantPrefilter bool
+	}{
+		{"early default", processor.EmitEarly, nil, processor.EmitEarly, true},
+		{"final default", processor.EmitFinal, nil, processor.EmitFinal, true},
+		{"flag wins over the default", processor.EmitFinal, []string{"--emit", "early"}, processor.EmitEarly, true},
+		{"no prefilter", processor.EmitEarly, []string{"--no-prefilter"}, processor.EmitEarly, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("run", flag.ContinueOnError)
+			pf := addPipelineFlags(fs, tc.defaultEmit)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := pf.config([]string{"127.0.0.1:9092"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Processor.Emit != tc.wantEmit || cfg.Prefilter != tc.wantPrefilter {
+				t.Fatalf("emit %v prefilter %v, want %v %v", cfg.Processor.Emit, cfg.Prefilter, tc.wantEmit, tc.wantPrefilter)
+			}
+			if got := fs.Lookup("emit").DefValue; got != tc.defaultEmit.String() {
+				t.Errorf("--emit shows default %q, want %q", got, tc.defaultEmit)
+			}
+		})
+	}
+}
+
+// Invalid values are reported under the flag the user typed, not the Go
+// field the library checks.
+func TestConfigErrorsNameFlags(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want []string
+		not  []string
+	}{
+		{"window", []string{"--window", "0s"}, []string{"--window: must be positive"}, []string{"Processor.Window"}},
+		{"window offset", []string{"--window-offset", "2h"}, []string{"--window-offset: must be less than"}, []string{"--offset:"}},
+		{"session timeout", []string{"--session-timeout", "1s"}, []string{"--session-timeout: must be at least 6s"}, []string{"SessionTimeout:"}},
+		{"same topics", []string{"--dlq-topic", "endpoint.processes"}, []string{"--dlq-topic: topic"}, nil},
+		{"several", []string{"--grace", "-1m", "--max-open-groups", "0"}, []string{"--grace:", "--max-open-groups:"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("run", flag.ContinueOnError)
+			pf := addPipelineFlags(fs, processor.EmitEarly)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			_, err := pf.config([]string{"127.0.0.1:9092"}, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("error %q contains %q", err, n)
+				}
+			}
+		})
+	}
+}
+
+// Every field the map names is a flag of run.
+func TestFlagNamesExist(t *testing.T) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	kafkaclient.AddFlags(fs)
+	addPipelineFlags(fs, processor.EmitEarly)
+	for field, name := range flagNames {
+		if fs.Lookup(name) == nil {
+			t.Errorf("field %s maps to --%s, which run does not have", field, name)
+		}
+	}
+}
+
+// --schema-id is a signed 32-bit registry id: values beyond are rejected,
+// not wrapped (4294967297 used to be written as 1).
+func TestSchemaIDRange(t *testing.T) {
+	for _, v := range []string{"4294967297", "2147483648", "-1"} {
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		of := addOutputFlags(fs)
+		if err := fs.Parse([]string{"--wire-format", "confluent", "--schema-id", v}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := of.encoder("risk"); err == nil || !strings.Contains(err.Error(), "--schema-id") {
+			t.Errorf("--schema-id %s: error %v, want one naming --schema-id", v, err)
+		}
+	}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	of := addOutputFlags(fs)
+	if err := fs.Parse([]string{"--wire-format", "confluent", "--schema-id", "2147483647"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := of.encoder("risk"); err != nil {
+		t.Errorf("largest id rejected: %v", err)
+	}
+}

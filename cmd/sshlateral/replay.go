@@ -240,7 +240,7 @@ var (
 	reRFC3164 = regexp.MustCompile(`^(?:<\d{1,3}>)?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2}`)
 	// reCIMEpoch is a CIM _time of epoch seconds: a JSON number, or a
 	// numeric string (both quotes, checked in apply: "2026-… is RFC 3339).
-	reCIMEpoch = regexp.MustCompile(`("(?:Processes\.)?_time"\s*:\s*)("?)(\d+(?:\.\d+)?)("?)`)
+	reCIMEpoch = regexp.MustCompile(`("_time"\s*:\s*)("?)(\d+(?:\.\d+)?)("?)`)
 )
 
 // apply returns line with every timestamp shifted.
@@ -261,10 +261,16 @@ func (rb *rebaser) apply(line []byte) []byte {
 		if err != nil {
 			return m
 		}
-		layout := time.RFC3339
+		// Keep the layout: the fraction's digits, and +00:00 rather than Z
+		// when the line spelt the offset out.
+		zone := "Z07:00"
+		if m[len(m)-1] != 'Z' {
+			zone = "-07:00"
+		}
+		layout := "2006-01-02T15:04:05" + zone
 		if i := bytes.IndexByte(m, '.'); i >= 0 {
 			end := bytes.IndexAny(m[i:], "Z+-")
-			layout = "2006-01-02T15:04:05." + strings.Repeat("0", end-1) + "Z07:00"
+			layout = "2006-01-02T15:04:05." + strings.Repeat("0", end-1) + zone
 		}
 		return []byte(t.Add(rb.delta).In(t.Location()).Format(layout))
 	})
