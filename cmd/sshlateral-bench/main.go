@@ -10,24 +10,20 @@
 package main
 
 import (
-	"context"
+	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/sshlateral/sshlateral/cmd/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, stop := cli.SignalContext("sshlateral-bench")
 	e := cli.Env{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	err := cmdBench(ctx, e, os.Args[1:])
-	if code := cli.ExitCode(err); code != 0 {
-		if code != 2 {
-			os.Stderr.WriteString("sshlateral-bench: " + err.Error() + "\n")
-		}
-		stop()
-		os.Exit(code)
+	stop()
+	code := cli.ExitCode(err)
+	if code != 0 && code != 2 {
+		fmt.Fprintf(os.Stderr, "sshlateral-bench: %v\n", err)
 	}
+	os.Exit(code)
 }

@@ -11,23 +11,11 @@ import (
 	"testing"
 
 	"github.com/sshlateral/sshlateral/cmd/internal/cli"
+	"github.com/sshlateral/sshlateral/cmd/internal/clitest"
 	"github.com/sshlateral/sshlateral/cmd/internal/kafkaclient"
 	"github.com/sshlateral/sshlateral/cmd/sshlateral/internal/allowlist"
 	"github.com/sshlateral/sshlateral/processor"
 )
-
-func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-func writeConfig(t *testing.T, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sshlateral.yaml")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // cmdRun rejects invalid values before it connects anywhere, naming each
 // flag, whichever layer the value came from.
@@ -42,7 +30,7 @@ func TestRunRejectsInvalidValues(t *testing.T) {
 		env  map[string]string
 		want []string
 	}{
-		{"config file values", []string{"run", "--config", writeConfig(t, "brokers: 127.0.0.1:1\nsession-timeout: 1s\ntls-cert: c.pem\nready-max-lag: -1\n")}, nil,
+		{"config file values", []string{"run", "--config", clitest.WriteFile(t, "sshlateral.yaml", "brokers: 127.0.0.1:1\nsession-timeout: 1s\ntls-cert: c.pem\nready-max-lag: -1\n")}, nil,
 			[]string{"--session-timeout", "--tls-cert", "--ready-max-lag"}},
 		{"environment values", []string{"run"}, map[string]string{"SSHLATERAL_BROKERS": "127.0.0.1:1", "SSHLATERAL_SASL_MECHANISM": "gssapi", "SSHLATERAL_FILTER_POLL_INTERVAL": "-1s"},
 			[]string{"--sasl-mechanism", `"gssapi"`, "--filter-poll-interval"}},
@@ -50,12 +38,12 @@ func TestRunRejectsInvalidValues(t *testing.T) {
 			[]string{"--sasl-password", "--sasl-mechanism plain", "--pprof"}},
 		{"missing brokers", []string{"run", "--http-addr", "nonsense"}, nil, []string{"--brokers", "--http-addr"}},
 		{"invalid allowlist", []string{"run", "--brokers", "127.0.0.1:1", "--filter", badFilter}, nil, []string{"--filter " + badFilter, "no condition"}},
-		{"unknown config key", []string{"run", "--config", writeConfig(t, "brokerz: x\n")}, nil, []string{"--config", `"brokerz"`}},
+		{"unknown config key", []string{"run", "--config", clitest.WriteFile(t, "sshlateral.yaml", "brokerz: x\n")}, nil, []string{"--config", `"brokerz"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(context.Background(), tc.args, mapEnv(tc.env), strings.NewReader(""), io.Discard, &stderr)
+			code := run(context.Background(), tc.args, clitest.Getenv(tc.env), strings.NewReader(""), io.Discard, &stderr)
 			if code != 1 {
 				t.Fatalf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
 			}
@@ -97,8 +85,8 @@ func TestOperationsDocExamples(t *testing.T) {
 		addOpsFlags(fs)
 		var config string
 		fs.StringVar(&config, cli.ConfigFlagName, "", "")
-		path := writeConfig(t, yamlBlock(t, doc, "# /etc/sshlateral/config.yaml"))
-		if err := cli.ParseFlagsWithConfig(fs, cli.Env{Getenv: mapEnv(nil), Stderr: io.Discard}, []string{"--config", path}, &config); err != nil {
+		path := clitest.WriteFile(t, "sshlateral.yaml", yamlBlock(t, doc, "# /etc/sshlateral/config.yaml"))
+		if err := cli.ParseFlagsWithConfig(fs, cli.Env{Getenv: clitest.Getenv(nil), Stderr: io.Discard}, []string{"--config", path}, &config); err != nil {
 			t.Fatal(err)
 		}
 	})

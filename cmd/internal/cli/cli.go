@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 )
 
 // Env is how commands reach their environment, so tests can supply their own.
@@ -152,4 +155,21 @@ func Sum(m map[string]int64) int64 {
 		n += v
 	}
 	return n
+}
+
+// SignalContext is cancelled by the first SIGINT or SIGTERM, which starts a
+// graceful shutdown (with its own deadline); a second one exits the process
+// at once with status 130.
+func SignalContext(prog string) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintf(os.Stderr, "%s: second signal, exiting now\n", prog)
+		os.Exit(130)
+	}()
+	return ctx, stop
 }

@@ -3,25 +3,12 @@ package cli
 import (
 	"flag"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sshlateral/sshlateral/cmd/internal/clitest"
 )
-
-func mapEnv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-func writeConfig(t *testing.T, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sshlateral.yaml")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // configTestFlags is a small flag set with the kinds of flags run has.
 type configTestFlags struct {
@@ -46,7 +33,7 @@ func newConfigTestFlags() *configTestFlags {
 }
 
 func TestConfigPrecedence(t *testing.T) {
-	file := writeConfig(t, `
+	file := clitest.WriteFile(t, "sshlateral.yaml", `
 group: from-file
 brokers: [k1:9092, "k2:9092"]
 session-timeout: 30s
@@ -73,14 +60,14 @@ create-topics: ~   # null leaves the default
 		{"flag beats environment and file", []string{"--config", file, "--group", "from-flag", "--partitions=6"},
 			map[string]string{"SSHLATERAL_GROUP": "from-env", "SSHLATERAL_PARTITIONS": "8"},
 			"from-flag", "k1:9092,k2:9092", 30 * time.Second, 6, true},
-		{"flag beats default when the file is silent", []string{"--config", writeConfig(t, "group: g\n"), "--session-timeout", "10s"}, nil,
+		{"flag beats default when the file is silent", []string{"--config", clitest.WriteFile(t, "sshlateral.yaml", "group: g\n"), "--session-timeout", "10s"}, nil,
 			"g", "", 10 * time.Second, 12, false},
-		{"empty file", []string{"--config", writeConfig(t, "")}, nil, "sshlateral", "", 45 * time.Second, 12, false},
+		{"empty file", []string{"--config", clitest.WriteFile(t, "sshlateral.yaml", "")}, nil, "sshlateral", "", 45 * time.Second, 12, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newConfigTestFlags()
-			e := Env{Getenv: mapEnv(tc.env), Stderr: io.Discard}
+			e := Env{Getenv: clitest.Getenv(tc.env), Stderr: io.Discard}
 			if err := ParseFlagsWithConfig(c.fs, e, tc.args, &c.config); err != nil {
 				t.Fatal(err)
 			}
@@ -112,8 +99,8 @@ func TestConfigFileErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newConfigTestFlags()
-			path := writeConfig(t, tc.content)
-			err := ParseFlagsWithConfig(c.fs, Env{Getenv: mapEnv(nil), Stderr: io.Discard}, []string{"--config", path}, &c.config)
+			path := clitest.WriteFile(t, "sshlateral.yaml", tc.content)
+			err := ParseFlagsWithConfig(c.fs, Env{Getenv: clitest.Getenv(nil), Stderr: io.Discard}, []string{"--config", path}, &c.config)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -129,7 +116,7 @@ func TestConfigFileErrors(t *testing.T) {
 	}
 	t.Run("missing file", func(t *testing.T) {
 		c := newConfigTestFlags()
-		err := ParseFlagsWithConfig(c.fs, Env{Getenv: mapEnv(nil), Stderr: io.Discard}, []string{"--config", "/nonexistent/x.yaml"}, &c.config)
+		err := ParseFlagsWithConfig(c.fs, Env{Getenv: clitest.Getenv(nil), Stderr: io.Discard}, []string{"--config", "/nonexistent/x.yaml"}, &c.config)
 		if err == nil || !strings.HasPrefix(err.Error(), "--config") {
 			t.Fatalf("error %v, want one starting with --config", err)
 		}
