@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,61 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "summary: ") || !strings.Contains(stderr, "dead-lettered 1") {
 		t.Errorf("summary missing or the malformed sample line not dead-lettered: %s", stderr)
+	}
+}
+
+// A broker that accepts the connection but never answers: the commands give
+// up after --connect-timeout.
+func TestKafkaCommandsTimeOutOnSilentBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() }) // held open, never answered
+		}
+	}()
+	start := time.Now()
+	code, _, stderr := runCLI(t, "", "alerts", "--brokers", ln.Addr().String(), "--connect-timeout", "1s")
+	took := time.Since(start)
+	if code != 1 || !strings.Contains(stderr, "no answer within --connect-timeout 1s") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if took < time.Second || took > 15*time.Second {
+		t.Errorf("gave up after %s, want about --connect-timeout 1s", took)
+	}
+}
+
+// alerts reads fetch errors: a user without read access to the topic gets
+// exit 1 and the broker's reason, not silence.
+func TestAlertsReportsFetchErrors(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.EnableACLs(),
+		kfake.Superuser("SCRAM-SHA-256", "admin", "admin"), kfake.User("SCRAM-SHA-256", "reader", "pw"),
+		kfake.SeedTopics(1, "sshlateral.risk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	done := make(chan struct{})
+	var code int
+	var stderr string
+	go func() {
+		defer close(done)
+		code, _, stderr = runCLI(t, "", "alerts", "--brokers", strings.Join(c.ListenAddrs(), ","),
+			"--sasl-mechanism", "scram-sha-256", "--sasl-username", "reader", "--sasl-password", "pw")
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("alerts kept running without access to its topic")
+	}
+	if code != 1 || !strings.Contains(stderr, "sshlateral.risk") || !strings.Contains(strings.ToUpper(stderr), "AUTHORIZATION") {
+		t.Fatalf("exit %d, stderr %q; want exit 1 and an authorization error naming the topic", code, stderr)
 	}
 }
