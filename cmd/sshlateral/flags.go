@@ -19,8 +19,8 @@ import (
 func addProcessorFlags(fs *flag.FlagSet, defaultEmit processor.EmitMode) *processor.Config {
 	c := processor.DefaultConfig()
 	c.Emit = defaultEmit
-	fs.Var(&c.Match, "match", "matcher: escu (exact ESCU parity) or robust (also catches -o Key=Value evasions)")
-	fs.Var(&c.Emit, "emit", "early (a group's first match at once, FINAL at window close if changed) or final (one record per group at window close)")
+	fs.Var(&c.Match, "match", "matcher `mode`: escu (default; exact ESCU parity) or robust (also catches -o Key=Value evasions)")
+	fs.Var(&c.Emit, "emit", "emission `mode`: early (a group's first match at once, FINAL at window close if changed) or final (one record per group at window close)")
 	fs.DurationVar(&c.Window, "window", c.Window, "event-time window size")
 	fs.DurationVar(&c.Offset, "window-offset", c.Offset, "window boundary offset from the hour (50m: windows end at :50, as ESCU schedules)")
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "event-time grace before a window closes")
@@ -37,7 +37,7 @@ type outputFlags struct {
 
 func addOutputFlags(fs *flag.FlagSet) *outputFlags {
 	of := &outputFlags{wire: producer.WirePlain}
-	fs.Var(&of.wire, "wire-format", "risk record framing: plain Avro binary or confluent (magic byte + schema id)")
+	fs.Var(&of.wire, "wire-format", "risk record `framing`: plain Avro binary (default) or confluent (magic byte + schema id)")
 	fs.Int64Var(&of.schemaID, "schema-id", 1, "schema registry id written with --wire-format confluent (1 to 2147483647)")
 	return of
 }
@@ -69,8 +69,8 @@ func addPipelineFlags(fs *flag.FlagSet, defaultEmit processor.EmitMode) *pipelin
 	fs.StringVar(&c.ChangelogTopic, "changelog-topic", "", "compacted topic of window state, as many partitions as the input (default <group>.state-changelog)")
 	fs.BoolVar(&c.DisableChangelog, "no-changelog", false, "keep window state in memory only (a moved partition loses its open windows)")
 	fs.BoolVar(&pf.noPrefilter, "no-prefilter", false, "decode every record fully (slower; the prefilter never changes results)")
-	fs.Var(&c.Format, "input-format", "input record format: auto, sysmon or cim")
-	fs.Var(&c.Guarantee, "guarantee", "at-least-once or exactly-once")
+	fs.Var(&c.Format, "input-format", "input record `format`: auto (default; decided per record), sysmon or cim")
+	fs.Var(&c.Guarantee, "guarantee", "delivery `guarantee`: at-least-once (default) or exactly-once")
 	fs.DurationVar(&c.CommitInterval, "commit-interval", c.CommitInterval, "exactly-once: how long one transaction collects work")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "consumer group session timeout")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "exactly-once: broker-side transaction timeout (below --session-timeout)")

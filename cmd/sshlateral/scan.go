@@ -46,7 +46,7 @@ func cmdScan(ctx context.Context, e cli.Env, args []string) error {
 	// one FINAL row per group by default.
 	proc := addProcessorFlags(fs, processor.EmitFinal)
 	format := decode.FormatAuto
-	fs.Var(&format, "input-format", "input record format: auto, sysmon or cim")
+	fs.Var(&format, "input-format", "input record `format`: auto (default; decided per record), sysmon or cim")
 	output := fs.String("output", "json", "json (one risk record per line on stdout) or avro (object container file, needs --out)")
 	maxRecord := fs.Int("max-record-bytes", defaultMaxRecordBytes, "lines longer than this are reported (file:line, size) and skipped")
 	outFile := fs.String("out", "", "output file (default stdout for json)")
