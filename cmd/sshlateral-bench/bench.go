@@ -735,9 +735,9 @@ func (h *benchHarness) pipelineConfig(name, input string, g consumer.Guarantee) 
 }
 
 func (h *benchHarness) ensureTopics(ctx context.Context, cfg consumer.Config) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...))
+	cl, err := kafkaclient.NewConfig(h.brokers).NewClient(ctx)
 	if err != nil {
-		return fmt.Errorf("admin client: %w", err)
+		return err
 	}
 	defer cl.Close()
 	topics := kafkaclient.PipelineTopics{Input: cfg.InputTopic, Output: cfg.OutputTopic, DLQ: cfg.DLQTopic}
