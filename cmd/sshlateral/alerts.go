@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,6 +41,13 @@ func cmdAlerts(ctx context.Context, e cli.Env, args []string) error {
 		return err
 	}
 	defer cl.Close()
+	// A missing topic is no fetch error (the client waits for it): say so,
+	// as the pipeline may simply not have created it yet.
+	if n, err := kafkaclient.Partitions(ctx, cl, *topic); err != nil {
+		return err
+	} else if n == 0 {
+		fmt.Fprintf(e.Stderr, "topic %s does not exist (yet); waiting for it\n", *topic)
+	}
 	pr, err := newRiskPrinter(cl, e.Stdout, e.Stderr)
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // alerts and replay against a broker nobody listens on, or with a wrong
@@ -98,7 +99,10 @@ func TestKafkaCommandsTimeOutOnSilentBroker(t *testing.T) {
 // exit 1 and the broker's reason, not silence.
 func TestAlertsReportsFetchErrors(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.EnableACLs(),
-		kfake.Superuser("SCRAM-SHA-256", "admin", "admin"), kfake.User("SCRAM-SHA-256", "reader", "pw"),
+		kfake.Superuser("SCRAM-SHA-256", "admin", "admin"),
+		// The user may see the topic (metadata) but not read it (fetch).
+		kfake.User("SCRAM-SHA-256", "reader", "pw", kfake.ACL{Resource: kmsg.ACLResourceTypeTopic, Name: "sshlateral.risk",
+			Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationDescribe, Allow: true}),
 		kfake.SeedTopics(1, "sshlateral.risk"))
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +121,21 @@ func TestAlertsReportsFetchErrors(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("alerts kept running without access to its topic")
 	}
-	if code != 1 || !strings.Contains(stderr, "sshlateral.risk") || !strings.Contains(strings.ToUpper(stderr), "AUTHORIZATION") {
+	if code != 1 || !strings.Contains(stderr, "fetch topic sshlateral.risk") || !strings.Contains(stderr, "TOPIC_AUTHORIZATION_FAILED") {
 		t.Fatalf("exit %d, stderr %q; want exit 1 and an authorization error naming the topic", code, stderr)
+	}
+}
+
+// alerts on a topic that does not exist says so instead of waiting in
+// silence.
+func TestAlertsSaysTopicIsMissing(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	code, stdout, stderr := runCLI(t, "", "alerts", "--brokers", strings.Join(c.ListenAddrs(), ","), "--topic", "nope", "--idle-exit", "500ms")
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "topic nope does not exist (yet)") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
