@@ -27,7 +27,8 @@ const (
 	ExactlyOnce
 )
 
-// ParseGuarantee parses the --guarantee flag.
+// ParseGuarantee parses "at-least-once" (or "alo") and "exactly-once" (or
+// "eos"), in any case.
 func ParseGuarantee(s string) (Guarantee, error) {
 	switch strings.ToLower(s) {
 	case "at-least-once", "alo":
@@ -35,7 +36,7 @@ func ParseGuarantee(s string) (Guarantee, error) {
 	case "exactly-once", "eos":
 		return ExactlyOnce, nil
 	}
-	return 0, fmt.Errorf("--guarantee: want at-least-once or exactly-once, got %q", s)
+	return 0, fmt.Errorf("unknown guarantee %q (want at-least-once or exactly-once)", s)
 }
 
 func (g Guarantee) String() string {
@@ -45,14 +46,25 @@ func (g Guarantee) String() string {
 	return "at-least-once"
 }
 
+// Set parses s into g, so that *Guarantee is a flag.Value.
+func (g *Guarantee) Set(s string) error {
+	v, err := ParseGuarantee(s)
+	if err != nil {
+		return err
+	}
+	*g = v
+	return nil
+}
+
 // Suppressor decides whether a result is allowlisted. It must be safe for
 // concurrent use; a reloadable filter swaps its rules atomically.
 type Suppressor interface {
 	Suppress(r *processor.Result) (rule string, suppressed bool)
 }
 
-// Config configures a Pipeline. DefaultConfig gives every default; Validate
-// checks a config once, at start.
+// Config configures a Pipeline. DefaultConfig gives every default,
+// WithDefaults fills the ones derived from other fields, and Validate checks
+// a config once, at start.
 type Config struct {
 	// Brokers are the seed brokers. Required.
 	Brokers []string
@@ -66,9 +78,9 @@ type Config struct {
 	// headers. Default "sshlateral.dlq".
 	DLQTopic string
 	// ChangelogTopic holds the durable window state, one partition per
-	// input partition, compacted. Default "<Group>.state-changelog". Empty
-	// after Validate is impossible; set DisableChangelog to run without
-	// durable state.
+	// input partition, compacted. Default (WithDefaults)
+	// "<Group>.state-changelog"; set DisableChangelog to run without durable
+	// state.
 	ChangelogTopic string
 	// DisableChangelog runs with in-memory state only: a partition that moves
 	// loses its open windows. Default false.
@@ -111,7 +123,7 @@ type Config struct {
 	ObserveBatch func(d time.Duration, records int)
 	// ClientOpts are extra franz-go options (TLS, SASL, logging). Default none.
 	ClientOpts []kgo.Opt
-	// Logger receives structured logs. Default slog.Default().
+	// Logger receives structured logs. Default (WithDefaults) slog.Default().
 	Logger *slog.Logger
 	// MaxRecordBytes bounds an input record: a larger one is not decoded
 	// but dead-lettered (reason record_too_large), truncated. Default 1 MiB.
@@ -151,80 +163,116 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate fills derived defaults and returns every problem, each naming its flag.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if len(c.Brokers) == 0 {
-		bad("--brokers: at least one seed broker is required")
-	}
-	for _, b := range c.Brokers {
-		if strings.TrimSpace(b) == "" {
-			bad("--brokers: empty broker address in %q", strings.Join(c.Brokers, ","))
-		}
-	}
-	if c.Group == "" {
-		bad("--group: required")
-	}
-	topics := map[string]string{"--input-topic": c.InputTopic, "--output-topic": c.OutputTopic, "--dlq-topic": c.DLQTopic}
+// FieldError is a problem with one Config field; Field is its Go name,
+// dotted for nested fields (Processor.Window).
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// WithDefaults returns c with the defaults that derive from other fields
+// filled in: ChangelogTopic from Group, and Logger.
+func (c Config) WithDefaults() Config {
 	if c.ChangelogTopic == "" && !c.DisableChangelog {
 		c.ChangelogTopic = c.Group + ".state-changelog"
-	}
-	if !c.DisableChangelog {
-		topics["--changelog-topic"] = c.ChangelogTopic
-	}
-	seen := map[string]string{}
-	for _, flag := range []string{"--input-topic", "--output-topic", "--dlq-topic", "--changelog-topic"} {
-		t, ok := topics[flag]
-		if !ok {
-			continue
-		}
-		if t == "" {
-			bad("%s: required", flag)
-			continue
-		}
-		if other, dup := seen[t]; dup {
-			bad("%s: topic %q is also %s", flag, t, other)
-		}
-		seen[t] = flag
-	}
-	if c.CommitInterval <= 0 {
-		bad("--commit-interval: must be positive, got %s", c.CommitInterval)
-	}
-	if c.SessionTimeout < 6*time.Second {
-		bad("--session-timeout: must be at least 6s (broker minimum), got %s", c.SessionTimeout)
-	}
-	if c.Guarantee == ExactlyOnce {
-		if c.TransactionTimeout <= 0 || c.TransactionTimeout >= c.SessionTimeout {
-			bad("--transaction-timeout: must be positive and below --session-timeout (%s), got %s", c.SessionTimeout, c.TransactionTimeout)
-		}
-		if c.DisableChangelog {
-			bad("--guarantee exactly-once: needs the changelog for window state")
-		}
-	}
-	if c.MaxPollRecords <= 0 {
-		bad("--max-poll-records: must be positive, got %d", c.MaxPollRecords)
-	}
-	if c.TickInterval <= 0 {
-		bad("--tick-interval: must be positive, got %s", c.TickInterval)
-	}
-	if c.MaxRecordBytes <= 0 {
-		bad("--max-record-bytes: must be positive, got %d", c.MaxRecordBytes)
-	}
-	if c.MaxSessionRestarts < 0 {
-		bad("--max-session-restarts: must not be negative, got %d", c.MaxSessionRestarts)
-	}
-	if c.DeadLetterMaxBytes < 0 {
-		bad("--dlq-max-bytes: must not be negative, got %d", c.DeadLetterMaxBytes)
-	}
-	if c.ShutdownTimeout <= 0 {
-		bad("--shutdown-timeout: must be positive, got %s", c.ShutdownTimeout)
-	}
-	if err := c.Processor.Validate(); err != nil {
-		errs = append(errs, err)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return c
+}
+
+// Validate returns every problem as a *FieldError, joined. It changes
+// nothing: call it on c.WithDefaults().
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+	}
+	if len(c.Brokers) == 0 {
+		bad("Brokers", "at least one seed broker is required")
+	}
+	for _, b := range c.Brokers {
+		if strings.TrimSpace(b) == "" {
+			bad("Brokers", "empty broker address in %q", strings.Join(c.Brokers, ","))
+		}
+	}
+	if c.Group == "" {
+		bad("Group", "required")
+	}
+	topics := []struct{ field, topic string }{
+		{"InputTopic", c.InputTopic}, {"OutputTopic", c.OutputTopic}, {"DLQTopic", c.DLQTopic},
+	}
+	if !c.DisableChangelog {
+		topics = append(topics, struct{ field, topic string }{"ChangelogTopic", c.ChangelogTopic})
+	}
+	seen := map[string]string{}
+	for _, t := range topics {
+		if t.topic == "" {
+			bad(t.field, "required")
+			continue
+		}
+		if other, dup := seen[t.topic]; dup {
+			bad(t.field, "topic %q is also %s", t.topic, other)
+		}
+		seen[t.topic] = t.field
+	}
+	if c.CommitInterval <= 0 {
+		bad("CommitInterval", "must be positive, got %s", c.CommitInterval)
+	}
+	if c.SessionTimeout < 6*time.Second {
+		bad("SessionTimeout", "must be at least 6s (broker minimum), got %s", c.SessionTimeout)
+	}
+	if c.Guarantee == ExactlyOnce {
+		if c.TransactionTimeout <= 0 || c.TransactionTimeout >= c.SessionTimeout {
+			bad("TransactionTimeout", "must be positive and below SessionTimeout (%s), got %s", c.SessionTimeout, c.TransactionTimeout)
+		}
+		if c.DisableChangelog {
+			bad("DisableChangelog", "exactly-once needs the changelog for window state")
+		}
+	}
+	if c.Guarantee > ExactlyOnce {
+		bad("Guarantee", "unknown guarantee %d", uint8(c.Guarantee))
+	}
+	if c.MaxPollRecords <= 0 {
+		bad("MaxPollRecords", "must be positive, got %d", c.MaxPollRecords)
+	}
+	if c.TickInterval <= 0 {
+		bad("TickInterval", "must be positive, got %s", c.TickInterval)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("ShutdownTimeout", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.MaxRecordBytes <= 0 {
+		bad("MaxRecordBytes", "must be positive, got %d", c.MaxRecordBytes)
+	}
+	if c.DeadLetterMaxBytes < 0 {
+		bad("DeadLetterMaxBytes", "must not be negative, got %d", c.DeadLetterMaxBytes)
+	}
+	if c.MaxSessionRestarts < 0 {
+		bad("MaxSessionRestarts", "must not be negative, got %d", c.MaxSessionRestarts)
+	}
+	// The processor's field errors keep their field, under Processor.
+	if err := c.Processor.Validate(); err != nil {
+		for _, e := range unjoin(err) {
+			var fe *processor.FieldError
+			if errors.As(e, &fe) {
+				errs = append(errs, &FieldError{Field: "Processor." + fe.Field, Err: fe.Err})
+			} else {
+				errs = append(errs, &FieldError{Field: "Processor", Err: e})
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// unjoin lists the errors of an errors.Join, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

@@ -1,6 +1,8 @@
 package consumer
 
 import (
+	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +12,7 @@ func TestConfigValidate(t *testing.T) {
 	valid := func() Config {
 		c := DefaultConfig()
 		c.Brokers = []string{"127.0.0.1:9092"}
-		return c
+		return c.WithDefaults()
 	}
 	cases := []struct {
 		name    string
@@ -18,22 +20,22 @@ func TestConfigValidate(t *testing.T) {
 		wantErr []string // substrings; empty means valid
 	}{
 		{"defaults with brokers", func(*Config) {}, nil},
-		{"no brokers", func(c *Config) { c.Brokers = nil }, []string{"--brokers"}},
-		{"blank broker", func(c *Config) { c.Brokers = []string{"a:1", " "} }, []string{"--brokers: empty broker"}},
-		{"no group", func(c *Config) { c.Group = "" }, []string{"--group"}},
-		{"output equals input", func(c *Config) { c.OutputTopic = c.InputTopic }, []string{"--output-topic", "also --input-topic"}},
-		{"dlq equals output", func(c *Config) { c.DLQTopic = c.OutputTopic }, []string{"--dlq-topic"}},
-		{"session timeout too small", func(c *Config) { c.SessionTimeout = time.Second }, []string{"--session-timeout"}},
+		{"no brokers", func(c *Config) { c.Brokers = nil }, []string{"Brokers: at least one"}},
+		{"blank broker", func(c *Config) { c.Brokers = []string{"a:1", " "} }, []string{"Brokers: empty broker"}},
+		{"no group", func(c *Config) { c.Group = "" }, []string{"Group: required"}},
+		{"output equals input", func(c *Config) { c.OutputTopic = c.InputTopic }, []string{"OutputTopic: topic", "also InputTopic"}},
+		{"dlq equals output", func(c *Config) { c.DLQTopic = c.OutputTopic }, []string{"DLQTopic: topic"}},
+		{"session timeout too small", func(c *Config) { c.SessionTimeout = time.Second }, []string{"SessionTimeout: must be at least 6s"}},
 		{"transaction timeout above session", func(c *Config) {
 			c.Guarantee, c.TransactionTimeout = ExactlyOnce, time.Minute
-		}, []string{"--transaction-timeout"}},
+		}, []string{"TransactionTimeout: must be positive"}},
 		{"exactly-once without changelog", func(c *Config) {
 			c.Guarantee, c.DisableChangelog = ExactlyOnce, true
-		}, []string{"needs the changelog"}},
+		}, []string{"DisableChangelog: exactly-once needs the changelog"}},
 		{"several problems at once", func(c *Config) {
 			c.MaxPollRecords, c.TickInterval = 0, 0
-		}, []string{"--max-poll-records", "--tick-interval"}},
-		{"processor config checked", func(c *Config) { c.Processor.Window = 0 }, []string{"window"}},
+		}, []string{"MaxPollRecords: must be positive", "TickInterval: must be positive"}},
+		{"processor config checked", func(c *Config) { c.Processor.Window = 0 }, []string{"Processor.Window: must be positive"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,9 +45,6 @@ func TestConfigValidate(t *testing.T) {
 			if len(tc.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
-				}
-				if c.ChangelogTopic != c.Group+".state-changelog" {
-					t.Errorf("changelog topic default %q", c.ChangelogTopic)
 				}
 				return
 			}
@@ -67,7 +66,44 @@ func TestParseGuarantee(t *testing.T) {
 			t.Errorf("ParseGuarantee(%q) = %v, %v", in, got, err)
 		}
 	}
-	if _, err := ParseGuarantee("maybe"); err == nil || !strings.Contains(err.Error(), "--guarantee") {
+	if _, err := ParseGuarantee("maybe"); err == nil || !strings.Contains(err.Error(), "unknown guarantee") {
 		t.Errorf("bad value: %v", err)
+	}
+}
+
+// Validate changes nothing; the derived defaults come from WithDefaults, and
+// a config without them is reported, not repaired.
+func TestValidateHasNoSideEffects(t *testing.T) {
+	c := DefaultConfig()
+	c.Brokers = []string{"127.0.0.1:9092"}
+	err := c.Validate()
+	if c.ChangelogTopic != "" || c.Logger != nil {
+		t.Fatalf("Validate changed the config: changelog %q, logger %v", c.ChangelogTopic, c.Logger)
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "ChangelogTopic" {
+		t.Fatalf("Validate() = %v, want a FieldError for ChangelogTopic", err)
+	}
+	d := c.WithDefaults()
+	if d.ChangelogTopic != "sshlateral.state-changelog" || d.Logger == nil {
+		t.Fatalf("WithDefaults: changelog %q, logger %v", d.ChangelogTopic, d.Logger)
+	}
+	if err := d.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	c.DisableChangelog = true
+	if c.WithDefaults().ChangelogTopic != "" {
+		t.Error("a changelog topic was named with the changelog disabled")
+	}
+}
+
+func TestGuaranteeFlagValue(t *testing.T) {
+	var g Guarantee
+	var v flag.Value = &g
+	if err := v.Set("exactly-once"); err != nil || g != ExactlyOnce || v.String() != "exactly-once" {
+		t.Fatalf("Set(exactly-once): %v, %v", g, err)
+	}
+	if err := v.Set("maybe"); err == nil || g != ExactlyOnce {
+		t.Fatalf("Set(maybe) = %v, left %v", err, g)
 	}
 }

@@ -44,9 +44,10 @@ type Pipeline struct {
 	failed   chan struct{}
 }
 
-// New validates cfg and returns a pipeline; it does not connect yet.
+// New fills cfg's derived defaults, validates it and returns a pipeline; it
+// does not connect yet.
 func New(cfg Config, enc Encoder) (*Pipeline, error) {
-	cfg = cfg.withDerived()
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}

@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sshlateral/sshlateral/consumer"
+	"github.com/sshlateral/sshlateral/integration/escurow"
 	"github.com/sshlateral/sshlateral/processor"
 )
 
@@ -329,38 +329,21 @@ func TestSyntheticPositives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var labelled []struct {
-		Dest              string `json:"dest"`
-		User              string `json:"user"`
-		ParentProcessName string `json:"parent_process_name"`
-		ProcessName       string `json:"process_name"`
-		Process           string `json:"process"`
-		ProcessID         string `json:"process_id"`
-		ParentProcessID   string `json:"parent_process_id"`
-		Count             int64  `json:"count"`
-		FirstTime         string `json:"firstTime"`
-		LastTime          string `json:"lastTime"`
-	}
-	b, err := os.ReadFile(filepath.Join(root, "positives.expected.json"))
+	labelled, err := escurow.Load(filepath.Join(root, "positives.expected.json"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &labelled); err != nil {
 		t.Fatal(err)
 	}
 	var rows []expectedRow
 	var last time.Time
 	for _, l := range labelled {
-		first, err := time.Parse("2006-01-02T15:04:05", l.FirstTime)
+		first, err := time.Parse(escurow.TimeLayout, l.FirstTime)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if lt, _ := time.Parse("2006-01-02T15:04:05", l.LastTime); lt.After(last) {
+		if lt, _ := time.Parse(escurow.TimeLayout, l.LastTime); lt.After(last) {
 			last = lt
 		}
-		rows = append(rows, expectedRow{Dest: l.Dest, User: l.User, ParentProcessName: l.ParentProcessName,
-			ProcessName: l.ProcessName, Process: l.Process, ProcessID: l.ProcessID, ParentProcessID: l.ParentProcessID,
-			Count: l.Count, FirstTime: l.FirstTime, LastTime: l.LastTime, WindowStart: escuWindowStart(first)})
+		rows = append(rows, expectedRow{Row: l, WindowStart: escuWindowStart(first)})
 	}
 	lines := bytes.Split(bytes.TrimRight(raw, "\n"), []byte("\n"))
 

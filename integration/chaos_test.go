@@ -31,7 +31,7 @@ func TestChaosExactlyOnce(t *testing.T) {
 	// -race, which slows an in-process broker under this load so much that
 	// group joins time out, a fault of the harness, not of the pipeline.
 	t.Run(brokerKfake, func(t *testing.T) {
-		b := startKfakeProcess(t, bin)
+		b := startKfakeProcess(t, buildCommand(t, "sshlateral-bench"))
 		scenarioCounts[brokerKfake].Add(1)
 		testChaos(t, bin, b)
 	})
@@ -107,7 +107,7 @@ func testChaos(t *testing.T, bin string, b testBroker) {
 	}
 }
 
-// kfakeProcess is a kfake cluster served by `sshlateral bench --serve-kfake`
+// kfakeProcess is a kfake cluster served by `sshlateral-bench --serve-kfake`
 // in a child process; closing its stdin stops it.
 type kfakeProcess struct {
 	seeds []string
@@ -120,9 +120,9 @@ func (k kfakeProcess) Outage(context.Context) (func(), error) {
 	return nil, errUnsupported
 }
 
-func startKfakeProcess(t *testing.T, bin string) testBroker {
+func startKfakeProcess(t *testing.T, benchBin string) testBroker {
 	t.Helper()
-	cmd := exec.Command(bin, "bench", "--serve-kfake")
+	cmd := exec.Command(benchBin, "--serve-kfake")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"github.com/sshlateral/sshlateral/consumer/decode"
+	"github.com/sshlateral/sshlateral/integration/escurow"
 
 	"context"
 	"errors"
@@ -148,19 +149,12 @@ func produceClosers(t *testing.T, b testBroker, tp topics, g generatedStream) {
 
 // riskRecord is the part of a decoded risk record the scenarios compare.
 type riskRecord struct {
-	AlertID, RiskObjectType, Emission                                               string
-	Revision                                                                        int32
-	Dest, User, ParentProcessName, ProcessName, Process, ProcessID, ParentProcessID string
-	Count                                                                           int64
-	FirstTime, LastTime                                                             string
-	WindowStart                                                                     time.Time
+	AlertID, RiskObjectType, Emission string
+	Revision                          int32
+	expectedRow
 }
 
-func (r riskRecord) row() expectedRow {
-	return expectedRow{Dest: r.Dest, User: r.User, ParentProcessName: r.ParentProcessName, ProcessName: r.ProcessName,
-		Process: r.Process, ProcessID: r.ProcessID, ParentProcessID: r.ParentProcessID, Count: r.Count,
-		FirstTime: r.FirstTime, LastTime: r.LastTime, WindowStart: r.WindowStart}
-}
+func (r riskRecord) row() expectedRow { return r.expectedRow }
 
 func (r riskRecord) identity() string {
 	return fmt.Sprintf("%s/%s/%d/%s", r.AlertID, r.RiskObjectType, r.Revision, r.Emission)
@@ -182,9 +176,9 @@ func toRiskRecord(t *testing.T, m map[string]any) riskRecord {
 		return fmt.Sprint(m[k])
 	}
 	r := riskRecord{AlertID: str("alert_id"), RiskObjectType: str("risk_object_type"), Emission: str("emission"),
-		Dest: str("dest"), User: str("user"), ParentProcessName: str("parent_process_name"), ProcessName: str("process_name"),
-		Process: str("process"), ProcessID: str("process_id"), ParentProcessID: str("parent_process_id"),
-		FirstTime: str("firstTime"), LastTime: str("lastTime")}
+		expectedRow: expectedRow{Row: escurow.Row{Dest: str("dest"), User: str("user"), ParentProcessName: str("parent_process_name"),
+			ProcessName: str("process_name"), Process: str("process"), ProcessID: str("process_id"),
+			ParentProcessID: str("parent_process_id"), FirstTime: str("firstTime"), LastTime: str("lastTime")}}}
 	if v, ok := m["revision"].(int32); ok {
 		r.Revision = v
 	}
@@ -330,13 +324,19 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // separate process to kill.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	return buildCommand(t, "sshlateral")
+}
+
+// buildCommand compiles ./cmd/<name> into a temporary directory.
+func buildCommand(t *testing.T, name string) string {
+	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(file))
-	bin := filepath.Join(t.TempDir(), "sshlateral")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sshlateral")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sshlateral: %v\n%s", err, out)
+		t.Fatalf("go build ./cmd/%s: %v\n%s", name, err, out)
 	}
 	return bin
 }

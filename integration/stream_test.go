@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sshlateral/sshlateral/integration/escurow"
 )
 
 // A generated stream with known positives. The expectation is computed from
@@ -44,10 +46,8 @@ func sysmonLine(e genEvent) []byte {
 
 // expectedRow is one ESCU result row.
 type expectedRow struct {
-	Dest, User, ParentProcessName, ProcessName, Process, ProcessID, ParentProcessID string
-	Count                                                                           int64
-	FirstTime, LastTime                                                             string
-	WindowStart                                                                     time.Time
+	escurow.Row
+	WindowStart time.Time
 }
 
 func (r expectedRow) key() string {
@@ -116,12 +116,11 @@ func generateStream(seed uint64, n, hosts, positiveEvery int, start time.Time, s
 }
 
 func (g *generatedStream) add(e genEvent) {
-	row := expectedRow{
+	row := expectedRow{Row: escurow.Row{
 		Dest: e.host, User: e.user, ParentProcessName: base(e.parentImage), ProcessName: base(e.image),
 		Process: e.cmd, ProcessID: fmt.Sprint(e.pid), ParentProcessID: fmt.Sprint(e.ppid),
-		WindowStart: escuWindowStart(e.at),
-	}
-	ts := e.at.UTC().Format("2006-01-02T15:04:05")
+	}, WindowStart: escuWindowStart(e.at)}
+	ts := e.at.UTC().Format(escurow.TimeLayout)
 	if old, ok := g.final[row.key()]; ok {
 		old.Count++
 		old.LastTime = ts

@@ -19,7 +19,7 @@ const (
 	EmitFinal
 )
 
-// ParseEmitMode parses the value of --emit: "early" or "final" (any case).
+// ParseEmitMode parses "early" or "final" (any case).
 func ParseEmitMode(s string) (EmitMode, error) {
 	switch {
 	case strings.EqualFold(s, "early"):
@@ -27,7 +27,7 @@ func ParseEmitMode(s string) (EmitMode, error) {
 	case strings.EqualFold(s, "final"):
 		return EmitFinal, nil
 	}
-	return 0, fmt.Errorf("--emit must be early or final, got %q", s)
+	return 0, fmt.Errorf("unknown emit mode %q (want early or final)", s)
 }
 
 // String returns the --emit spelling of m.
@@ -70,7 +70,7 @@ type Config struct {
 	// alert ids hash the window bounds in unix milliseconds.
 	Window time.Duration
 	// Offset shifts window boundaries from the epoch-aligned multiples of
-	// Window (--offset): a window starts at floor((t-Offset)/Window)*Window+Offset.
+	// Window (--window-offset): a window starts at floor((t-Offset)/Window)*Window+Offset.
 	// Default 50m, giving [hh:50, hh+1:50) like ESCU's hourly -70m@m..-10m@m
 	// schedule. Must be in [0, Window) and a whole number of milliseconds.
 	Offset time.Duration
@@ -107,46 +107,58 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports every invalid field, each error naming its flag.
+// FieldError is a problem with one Config field; Field is its Go name.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate reports every invalid field as a *FieldError, joined. It changes
+// nothing.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+	}
 	windowOK := false
 	switch {
 	case c.Window <= 0:
-		bad("window must be positive, got %s", c.Window)
+		bad("Window", "must be positive, got %s", c.Window)
 	case c.Window > maxWindow:
-		bad("window must be at most %s, got %s", maxWindow, c.Window)
+		bad("Window", "must be at most %s, got %s", maxWindow, c.Window)
 	case c.Window%time.Millisecond != 0:
-		bad("window must be a whole number of milliseconds, got %s", c.Window)
+		bad("Window", "must be a whole number of milliseconds, got %s", c.Window)
 	default:
 		windowOK = true
 	}
 	switch {
 	case c.Offset < 0:
-		bad("offset must not be negative, got %s", c.Offset)
+		bad("Offset", "must not be negative, got %s", c.Offset)
 	case windowOK && c.Offset >= c.Window:
-		bad("offset must be less than window (%s), got %s", c.Window, c.Offset)
+		bad("Offset", "must be less than Window (%s), got %s", c.Window, c.Offset)
 	case c.Offset%time.Millisecond != 0:
-		bad("offset must be a whole number of milliseconds, got %s", c.Offset)
+		bad("Offset", "must be a whole number of milliseconds, got %s", c.Offset)
 	}
 	switch {
 	case c.Grace < 0:
-		bad("grace must not be negative, got %s", c.Grace)
+		bad("Grace", "must not be negative, got %s", c.Grace)
 	case c.Grace > maxGrace:
-		bad("grace must be at most %s, got %s", maxGrace, c.Grace)
+		bad("Grace", "must be at most %s, got %s", maxGrace, c.Grace)
 	}
 	if c.IdleClose < 0 {
-		bad("idle-close must not be negative (0 disables), got %s", c.IdleClose)
+		bad("IdleClose", "must not be negative (0 disables), got %s", c.IdleClose)
 	}
 	if c.Emit > EmitFinal {
-		bad("emit must be early or final, got %s", c.Emit)
+		bad("Emit", "must be early or final, got %s", c.Emit)
 	}
 	if c.Match > MatchRobust {
-		bad("match must be escu or robust, got %s", c.Match)
+		bad("Match", "must be escu or robust, got %s", c.Match)
 	}
 	if c.MaxOpenGroups < 1 {
-		bad("max-open-groups must be positive, got %d", c.MaxOpenGroups)
+		bad("MaxOpenGroups", "must be positive, got %d", c.MaxOpenGroups)
 	}
 	return errors.Join(errs...)
 }

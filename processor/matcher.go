@@ -18,7 +18,7 @@ const (
 	MatchRobust
 )
 
-// ParseMatchMode parses the value of --match: "escu" or "robust" (any case).
+// ParseMatchMode parses "escu" or "robust" (any case).
 func ParseMatchMode(s string) (MatchMode, error) {
 	switch {
 	case strings.EqualFold(s, "escu"):
@@ -26,7 +26,7 @@ func ParseMatchMode(s string) (MatchMode, error) {
 	case strings.EqualFold(s, "robust"):
 		return MatchRobust, nil
 	}
-	return 0, fmt.Errorf("--match must be escu or robust, got %q", s)
+	return 0, fmt.Errorf("unknown match mode %q (want escu or robust)", s)
 }
 
 // String returns the --match spelling of m.
@@ -56,20 +56,10 @@ func (m *MatchMode) UnmarshalText(text []byte) error { return m.Set(string(text)
 // MarshalText returns the --match spelling of m.
 func (m MatchMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
-// MatchNeedle is the byte string, compared case-insensitively in ASCII, that
-// every matching record contains: the process name "ssh". A record whose raw
-// bytes lack it cannot match in any mode, provided the encoding does not escape
-// those letters (a JSON "\u0073sh" would hide it; the consumer decides).
-const MatchNeedle = "ssh"
-
-// MayMatch is the prefilter: false means that no decode of raw can match in
-// any mode (under the proviso of MatchNeedle). It does not allocate.
-func MayMatch(raw []byte) bool { return ContainsFoldASCII(raw, MatchNeedle) }
-
 // The ESCU conditions, lower case. Folding is ASCII only: Splunk's wildcard
 // comparison is byte-oriented, and Unicode folding (U+017F "ſ" to "s", U+212A
-// Kelvin sign to "k") would let names match that the MayMatch prefilter could
-// not see.
+// Kelvin sign to "k") would let names match that the decoders' prefilter
+// (process name "ssh" in ASCII) could not see.
 var (
 	escuOptions = [...]string{"ostricthostkeychecking", "oconnecttimeout", "obatchmode"}
 	// optionKeys are escuOptions without the leading "o": the ssh_config
@@ -303,14 +293,6 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// ContainsFoldASCII reports whether haystack contains needleLower, comparing
-// ASCII letters case-insensitively and every other byte exactly. The needle is
-// expected in lower case (upper-case letters in it are folded too). It does
-// not allocate and examines eight candidate positions per step.
-func ContainsFoldASCII(haystack []byte, needleLower string) bool {
-	return indexFold(haystack, needleLower) >= 0
-}
-
 type byteSeq interface{ ~string | ~[]byte }
 
 const (
@@ -318,8 +300,9 @@ const (
 	swarHighs = 0x8080808080808080
 )
 
-// indexFold returns the first index of needle in h under ASCII case folding,
-// or -1.
+// indexFold returns the first index of needle in h, comparing ASCII letters
+// case-insensitively and every other byte exactly, or -1. It does not
+// allocate and examines eight candidate positions per step.
 func indexFold[T byteSeq](h T, needle string) int {
 	n := len(needle)
 	if n == 0 {

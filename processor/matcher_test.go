@@ -103,8 +103,9 @@ func TestMatchESCUParityAndRobust(t *testing.T) {
 			if got := Match(MatchRobust, e); got != c.robust {
 				t.Errorf("Match(robust, %q, %q) = %v, want %v", c.processName, c.process, got, c.robust)
 			}
-			if c.robust && !MayMatch([]byte(`{"Image":"/usr/bin/`+c.processName+`"}`)) {
-				t.Errorf("MayMatch rejects a record of the matching event")
+			// The decoders' prefilter drops names without "ssh" in ASCII.
+			if c.robust && indexFold(c.processName, "ssh") < 0 {
+				t.Errorf("a match whose process name lacks \"ssh\" in ASCII")
 			}
 		})
 	}
@@ -188,7 +189,7 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
-func TestContainsFoldASCII(t *testing.T) {
+func TestIndexFold(t *testing.T) {
 	cases := []struct {
 		name     string
 		haystack string
@@ -213,8 +214,8 @@ func TestContainsFoldASCII(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := ContainsFoldASCII([]byte(c.haystack), c.needle); got != c.want {
-				t.Errorf("ContainsFoldASCII(%q, %q) = %v, want %v", c.haystack, c.needle, got, c.want)
+			if got := indexFold([]byte(c.haystack), c.needle) >= 0; got != c.want {
+				t.Errorf("indexFold(%q, %q) >= 0 is %v, want %v", c.haystack, c.needle, got, c.want)
 			}
 			oracle := strings.Contains(asciiLower(c.haystack), asciiLower(c.needle))
 			if oracle != c.want {
@@ -224,11 +225,11 @@ func TestContainsFoldASCII(t *testing.T) {
 	}
 }
 
-func TestContainsFoldASCIIAllocations(t *testing.T) {
+func TestMatchAllocations(t *testing.T) {
 	h := []byte(strings.Repeat(`{"EventID":1,"Image":"/usr/bin/bash","CommandLine":"ls -la"}`, 8))
-	allocs := testing.AllocsPerRun(100, func() { ContainsFoldASCII(h, MatchNeedle) })
+	allocs := testing.AllocsPerRun(100, func() { indexFold(h, "ssh") })
 	if allocs != 0 {
-		t.Errorf("ContainsFoldASCII allocates %v times per call, want 0", allocs)
+		t.Errorf("indexFold allocates %v times per call, want 0", allocs)
 	}
 	e := &Event{ProcessName: "ssh", Process: `ssh -o "StrictHostKeyChecking=no" -o 'BatchMode=no' host 'curl -fsSL https://x/y'`}
 	allocs = testing.AllocsPerRun(100, func() { Match(MatchRobust, e); Match(MatchESCU, e) })
@@ -259,8 +260,8 @@ func TestParseModes(t *testing.T) {
 			if (err == nil) != c.matchOK || (c.matchOK && m != c.match) {
 				t.Errorf("ParseMatchMode(%q) = %v, %v", c.in, m, err)
 			}
-			if err != nil && !strings.Contains(err.Error(), "--match") {
-				t.Errorf("error %q does not name --match", err)
+			if err != nil && !strings.Contains(err.Error(), "unknown match mode") {
+				t.Errorf("error %q does not say unknown match mode", err)
 			}
 			if c.matchOK && m.String() != strings.ToLower(c.in) {
 				t.Errorf("String() = %q, want %q", m.String(), strings.ToLower(c.in))
@@ -269,8 +270,8 @@ func TestParseModes(t *testing.T) {
 			if (err == nil) != c.emitOK || (c.emitOK && em != c.emit) {
 				t.Errorf("ParseEmitMode(%q) = %v, %v", c.in, em, err)
 			}
-			if err != nil && !strings.Contains(err.Error(), "--emit") {
-				t.Errorf("error %q does not name --emit", err)
+			if err != nil && !strings.Contains(err.Error(), "unknown emit mode") {
+				t.Errorf("error %q does not say unknown emit mode", err)
 			}
 			var fm MatchMode
 			if err := fm.Set(c.in); (err == nil) != c.matchOK {

@@ -1,9 +1,6 @@
 package producer
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // EncoderConfig configures an Encoder.
 type EncoderConfig struct {
@@ -13,32 +10,38 @@ type EncoderConfig struct {
 	// Wire is the value layout. Default WirePlain.
 	Wire WireFormat
 	// SchemaID is the schema-registry id written into every Confluent frame.
-	// Used only when Wire is WireConfluent, where it must be > 0. Default 1.
+	// Used only when Wire is WireConfluent, where it must be > 0.
 	SchemaID int32
 }
 
-// DefaultConfig returns the defaults: plain Avro, schema id 1, and no topic
-// (the caller must set Topic).
-func DefaultConfig() EncoderConfig {
-	return EncoderConfig{Wire: WirePlain, SchemaID: 1}
+// FieldError is a problem with one EncoderConfig field; Field is its Go name.
+type FieldError struct {
+	Field string
+	Err   error
 }
 
-// Validate reports the first invalid field.
+func (e *FieldError) Error() string { return "encoder config: " + e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate reports the first invalid field as a *FieldError.
 func (c EncoderConfig) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+	}
 	if c.Topic == "" {
-		return errors.New("encoder config: Topic (output topic) is required")
+		return bad("Topic", "the output topic is required")
 	}
 	switch c.Wire {
 	case WirePlain:
 		if c.SchemaID < 0 {
-			return fmt.Errorf("encoder config: SchemaID must not be negative, got %d", c.SchemaID)
+			return bad("SchemaID", "must not be negative, got %d", c.SchemaID)
 		}
 	case WireConfluent:
 		if c.SchemaID <= 0 {
-			return fmt.Errorf("encoder config: SchemaID must be > 0 with wire format confluent, got %d", c.SchemaID)
+			return bad("SchemaID", "must be > 0 with wire format confluent, got %d", c.SchemaID)
 		}
 	default:
-		return fmt.Errorf("encoder config: Wire: unknown wire format %d (want plain or confluent)", uint8(c.Wire))
+		return bad("Wire", "unknown wire format %d (want plain or confluent)", uint8(c.Wire))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // WireFormat is how an Avro record is laid out in a Kafka record value.
@@ -34,15 +35,25 @@ func (w WireFormat) String() string {
 	return fmt.Sprintf("WireFormat(%d)", uint8(w))
 }
 
-// ParseWireFormat parses the --wire-format flag: "plain" or "confluent".
+// ParseWireFormat parses "plain" or "confluent" (any case).
 func ParseWireFormat(s string) (WireFormat, error) {
-	switch s {
+	switch strings.ToLower(s) {
 	case "plain":
 		return WirePlain, nil
 	case "confluent":
 		return WireConfluent, nil
 	}
-	return 0, fmt.Errorf("--wire-format: unknown wire format %q (want plain or confluent)", s)
+	return 0, fmt.Errorf("unknown wire format %q (want plain or confluent)", s)
+}
+
+// Set parses s into w, so that *WireFormat is a flag.Value.
+func (w *WireFormat) Set(s string) error {
+	v, err := ParseWireFormat(s)
+	if err != nil {
+		return err
+	}
+	*w = v
+	return nil
 }
 
 // AppendConfluentHeader appends the 5-byte Confluent frame header for

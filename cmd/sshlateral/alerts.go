@@ -2,30 +2,31 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sshlateral/sshlateral/cmd/internal/cli"
+	"github.com/sshlateral/sshlateral/cmd/internal/kafkaclient"
 	"github.com/sshlateral/sshlateral/consumer"
-	"github.com/sshlateral/sshlateral/producer"
 )
 
-func cmdAlerts(ctx context.Context, e env, args []string) error {
+func cmdAlerts(ctx context.Context, e cli.Env, args []string) error {
 	fs := flag.NewFlagSet("alerts", flag.ContinueOnError)
-	brokers := fs.String("brokers", "", "comma-separated seed brokers (required)")
+	kf := kafkaclient.AddFlags(fs)
 	topic := fs.String("topic", consumer.DefaultConfig().OutputTopic, "output topic to read")
 	fromEnd := fs.Bool("from-end", false, "start at the end of the topic instead of the beginning")
-	maxRecords := fs.Int("max", 0, "stop after this many records (0: no limit)")
+	maxRecords := fs.Int64("max", 0, "stop after this many records (0: no limit)")
 	idle := fs.Duration("idle-exit", 0, "stop after this long without a new record (0: follow forever)")
 	committed := fs.Bool("read-committed", true, "read only committed records (exactly-once output)")
-	if err := parseFlags(fs, e, args); err != nil {
+	if err := cli.ParseFlags(fs, e, args); err != nil {
 		return err
 	}
-	if *brokers == "" {
-		return errors.New("--brokers: at least one seed broker is required")
+	kc, err := kf.Build()
+	if err != nil {
+		return err
 	}
 	start := kgo.NewOffset().AtStart()
 	if *fromEnd {
@@ -35,45 +36,32 @@ func cmdAlerts(ctx context.Context, e env, args []string) error {
 	if *committed {
 		isolation = kgo.ReadCommitted()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(*brokers)...), kgo.ConsumeTopics(*topic),
-		kgo.ConsumeResetOffset(start), kgo.FetchIsolationLevel(isolation))
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	dec, err := producer.NewDecoder()
+	cl, err := kc.NewClient(ctx, kgo.ConsumeTopics(*topic), kgo.ConsumeResetOffset(start), kgo.FetchIsolationLevel(isolation))
 	if err != nil {
 		return err
 	}
-	n := 0
+	defer cl.Close()
+	// A missing topic is no fetch error (the client waits for it): say so,
+	// as the pipeline may simply not have created it yet.
+	if n, err := kafkaclient.Partitions(ctx, cl, *topic); err != nil {
+		return err
+	} else if n == 0 {
+		fmt.Fprintf(e.Stderr, "topic %s does not exist (yet); waiting for it\n", *topic)
+	}
+	pr, err := newRiskPrinter(cl, e.Stdout, e.Stderr)
+	if err != nil {
+		return err
+	}
 	lastRecord := time.Now()
 	for ctx.Err() == nil {
-		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
-		fetches := cl.PollFetches(pollCtx)
-		cancel()
-		var ferr error
-		fetches.EachRecord(func(r *kgo.Record) {
-			if ferr != nil || (*maxRecords > 0 && n >= *maxRecords) {
-				return
-			}
-			native, err := dec.Decode(r.Value)
-			if err != nil {
-				fmt.Fprintf(e.stderr, "topic %s partition %d offset %d: %v\n", r.Topic, r.Partition, r.Offset, err)
-				return
-			}
-			line, err := producer.JSON(native)
-			if err != nil {
-				ferr = err
-				return
-			}
-			fmt.Fprintf(e.stdout, "%s\n", line)
-			n++
-			lastRecord = time.Now()
-		})
-		if ferr != nil {
-			return ferr
+		n, err := pr.poll(ctx, time.Second, *maxRecords)
+		if err != nil {
+			return err
 		}
-		if *maxRecords > 0 && n >= *maxRecords {
+		if n > 0 {
+			lastRecord = time.Now()
+		}
+		if *maxRecords > 0 && pr.printed >= *maxRecords {
 			return nil
 		}
 		if *idle > 0 && time.Since(lastRecord) > *idle {

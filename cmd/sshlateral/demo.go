@@ -9,23 +9,24 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sshlateral/sshlateral/cmd/internal/cli"
+	"github.com/sshlateral/sshlateral/cmd/internal/kafkaclient"
 	"github.com/sshlateral/sshlateral/consumer"
-	"github.com/sshlateral/sshlateral/producer"
+	"github.com/sshlateral/sshlateral/processor"
 )
 
 //go:embed sample/events.log
 var sampleEvents []byte
 
-func cmdDemo(ctx context.Context, e env, args []string) error {
+func cmdDemo(ctx context.Context, e cli.Env, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	pf := addPipelineFlags(fs, "early")
+	pf := addPipelineFlags(fs, processor.EmitEarly)
 	partitions := fs.Int("partitions", 4, "partitions of the embedded input topic")
 	input := fs.String("input", "", "events file to use instead of the bundled sample")
 	timeout := fs.Duration("timeout", time.Minute, "give up waiting for the pipeline after this long")
@@ -34,20 +35,19 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if err := fs.Set("idle-close", "2s"); err != nil {
 		return err
 	}
-	if err := parseFlags(fs, e, args); err != nil {
+	if err := cli.ParseFlags(fs, e, args); err != nil {
 		return err
 	}
-	events := sampleEvents
-	if *input != "" {
-		b, err := os.ReadFile(*input)
-		if err != nil {
-			return err
-		}
-		events = b
-	}
-	logger, err := newLogger(e.stderr, "text", *logLevel)
+	logger, err := cli.NewLogger(e.Stderr, "text", *logLevel)
 	if err != nil {
 		return err
+	}
+	events, name := sampleEvents, "sample/events.log"
+	if *input != "" {
+		if events, err = os.ReadFile(*input); err != nil {
+			return err
+		}
+		name = *input
 	}
 
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -55,10 +55,8 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("start embedded kafka: %w", err)
 	}
 	defer cluster.Close()
-	if err := fs.Set("brokers", strings.Join(cluster.ListenAddrs(), ",")); err != nil {
-		return err
-	}
-	cfg, err := pf.config()
+	kc := kafkaclient.NewConfig(cluster.ListenAddrs())
+	cfg, err := pf.config(kc.Brokers, kc.Opts())
 	if err != nil {
 		return err
 	}
@@ -68,12 +66,18 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureTopics(ctx, cfg, int32(*partitions)); err != nil {
+	if err := ensurePipelineTopics(ctx, kc, cfg, int32(*partitions)); err != nil {
 		return err
 	}
-	produced, err := produceFile(ctx, cfg.Brokers, cfg.InputTopic, bytes.NewReader(events), replayOptions{}, io.Discard)
+	producerClient, err := kc.NewClient(ctx, kgo.DefaultProduceTopic(cfg.InputTopic))
 	if err != nil {
 		return err
+	}
+	lr := lineReader{stdin: bytes.NewReader(events), max: defaultMaxRecordBytes}
+	produced, err := produceLines(ctx, producerClient, cfg.InputTopic, lr.each, []string{"-"}, replayOptions{}, io.Discard)
+	producerClient.Close()
+	if err != nil {
+		return fmt.Errorf("produce %s: %w", name, err)
 	}
 
 	p, err := consumer.New(cfg, enc)
@@ -86,63 +90,39 @@ func cmdDemo(ctx context.Context, e env, args []string) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); runErr = p.Run(runCtx) }()
-
-	dec, err := producer.NewDecoder()
-	if err != nil {
-		return err
+	stop := func() error {
+		stopPipeline()
+		wg.Wait()
+		if runErr != nil && !errors.Is(runErr, context.Canceled) {
+			return runErr
+		}
+		return nil
 	}
-	reader, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.ConsumeTopics(cfg.OutputTopic),
+
+	reader, err := kc.NewClient(ctx, kgo.ConsumeTopics(cfg.OutputTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
-		return err
+		return errors.Join(err, stop())
 	}
 	defer reader.Close()
-
+	pr, err := newRiskPrinter(reader, e.Stdout, e.Stderr)
+	if err != nil {
+		return errors.Join(err, stop())
+	}
 	deadline := time.Now().Add(*timeout)
-	printed := int64(0)
-	for {
-		pollCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		fetches := reader.PollFetches(pollCtx)
-		cancel()
-		var perr error
-		fetches.EachRecord(func(r *kgo.Record) {
-			native, err := dec.Decode(r.Value)
-			if err != nil {
-				perr = fmt.Errorf("decode risk record at topic %s partition %d offset %d: %w", r.Topic, r.Partition, r.Offset, err)
-				return
-			}
-			line, err := producer.JSON(native)
-			if err != nil {
-				perr = err
-				return
-			}
-			fmt.Fprintf(e.stdout, "%s\n", line)
-			printed++
-		})
-		if perr != nil {
-			return perr
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		if demoSettled(p, produced, printed) {
-			break
+	for ctx.Err() == nil && !demoSettled(p, produced, pr.printed) {
+		if _, err := pr.poll(ctx, 300*time.Millisecond, 0); err != nil {
+			return errors.Join(err, stop())
 		}
 		if time.Now().After(deadline) {
-			stopPipeline()
-			wg.Wait()
-			return fmt.Errorf("pipeline did not settle within %s (consumed %d of %d, printed %d)", *timeout, p.Stats().Consumed, produced, printed)
+			return errors.Join(fmt.Errorf("pipeline did not settle within %s (consumed %d of %d, printed %d)", *timeout, p.Stats().Consumed, produced, pr.printed), stop())
 		}
 	}
-	stopPipeline()
-	wg.Wait()
+	err = stop()
 	st := p.Stats()
-	fmt.Fprintf(e.stderr, "summary: events read %d (process events %d, prefiltered %d, skipped %d), results %v, risk records written %d, dead-lettered %d %v\n",
-		st.Consumed, st.Events+st.Prefiltered, st.Prefiltered, sum(st.Skipped), st.Results, st.RecordsWritten, sum(st.DeadLettered), st.DeadLettered)
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return runErr
-	}
-	return nil
+	fmt.Fprintf(e.Stderr, "summary: events read %d (process events %d, prefiltered %d, skipped %d), results %v, risk records written %d, dead-lettered %d %v\n",
+		st.Consumed, st.Events+st.Prefiltered, st.Prefiltered, cli.Sum(st.Skipped), st.Results, st.RecordsWritten, cli.Sum(st.DeadLettered), st.DeadLettered)
+	return err
 }
 
 // demoSettled: every input record consumed, every window closed, and every

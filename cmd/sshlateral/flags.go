@@ -4,136 +4,184 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"strings"
+	"net"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/consumer"
 	"github.com/sshlateral/sshlateral/processor"
 	"github.com/sshlateral/sshlateral/producer"
 )
 
-// errUsage means the flag package already printed the problem and usage;
-// errHelp that it printed the usage the user asked for.
-var (
-	errUsage = errors.New("usage")
-	errHelp  = errors.New("help")
-)
-
-// parseFlags parses args, then fills every flag not given on the command line
-// from SSHLATERAL_<FLAG>: flags win over the environment, which wins over
-// defaults.
-func parseFlags(fs *flag.FlagSet, e env, args []string) error {
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
-		return errUsage
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
-			return
-		}
-		name := envName(f.Name)
-		if v := e.getenv(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("--%s (from %s=%q): %w", f.Name, name, v, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
-}
-
-func envName(flagName string) string {
-	return "SSHLATERAL_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// processorFlags registers the matcher and window flags shared by run, demo
-// and scan.
-type processorFlags struct {
-	match, emit                      string
-	window, offset, grace, idleClose time.Duration
-	maxOpenGroups                    int
-}
-
-func addProcessorFlags(fs *flag.FlagSet, defaultEmit string) *processorFlags {
-	d := processor.DefaultConfig()
-	pf := &processorFlags{}
-	fs.StringVar(&pf.match, "match", "escu", "matcher: escu (exact ESCU parity) or robust (also catches -o Key=Value evasions)")
-	fs.StringVar(&pf.emit, "emit", defaultEmit, "early (a group's first match at once, FINAL at window close if changed) or final (one record per group at window close)")
-	fs.DurationVar(&pf.window, "window", d.Window, "event-time window size")
-	fs.DurationVar(&pf.offset, "window-offset", d.Offset, "window boundary offset from the hour (50m: windows end at :50, as ESCU schedules)")
-	fs.DurationVar(&pf.grace, "grace", d.Grace, "event-time grace before a window closes")
-	fs.DurationVar(&pf.idleClose, "idle-close", d.IdleClose, "wall-clock idle time after which a quiet partition closes due windows (0 disables)")
-	fs.IntVar(&pf.maxOpenGroups, "max-open-groups", d.MaxOpenGroups, "bound on open groups per partition; beyond it the oldest window closes early")
-	return pf
-}
-
-func (pf *processorFlags) config() (processor.Config, error) {
+// addProcessorFlags registers the matcher and window flags shared by run,
+// demo and scan, writing into the returned config.
+func addProcessorFlags(fs *flag.FlagSet, defaultEmit processor.EmitMode) *processor.Config {
 	c := processor.DefaultConfig()
-	var errs []error
-	var err error
-	if c.Match, err = processor.ParseMatchMode(pf.match); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Emit, err = processor.ParseEmitMode(pf.emit); err != nil {
-		errs = append(errs, err)
-	}
-	c.Window, c.Offset, c.Grace, c.IdleClose, c.MaxOpenGroups = pf.window, pf.offset, pf.grace, pf.idleClose, pf.maxOpenGroups
-	if len(errs) == 0 {
-		if err := c.Validate(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return c, errors.Join(errs...)
+	c.Emit = defaultEmit
+	fs.Var(&c.Match, "match", "matcher `mode`: escu (default; exact ESCU parity) or robust (also catches -o Key=Value evasions)")
+	fs.Var(&c.Emit, "emit", "emission `mode`: early (a group's first match at once, FINAL at window close if changed) or final (one record per group at window close)")
+	fs.DurationVar(&c.Window, "window", c.Window, "event-time window size")
+	fs.DurationVar(&c.Offset, "window-offset", c.Offset, "window boundary offset from the hour (50m: windows end at :50, as ESCU schedules)")
+	fs.DurationVar(&c.Grace, "grace", c.Grace, "event-time grace before a window closes")
+	fs.DurationVar(&c.IdleClose, "idle-close", c.IdleClose, "wall-clock idle time after which a quiet partition closes due windows (0 disables)")
+	fs.IntVar(&c.MaxOpenGroups, "max-open-groups", c.MaxOpenGroups, "bound on open groups per partition; beyond it the oldest window closes early")
+	return &c
 }
 
 // outputFlags registers the risk-record encoding flags.
 type outputFlags struct {
-	wire     string
-	schemaID int
+	wire     producer.WireFormat
+	schemaID int64
 }
 
 func addOutputFlags(fs *flag.FlagSet) *outputFlags {
-	of := &outputFlags{}
-	fs.StringVar(&of.wire, "wire-format", "plain", "risk record framing: plain Avro binary or confluent (magic byte + schema id)")
-	fs.IntVar(&of.schemaID, "schema-id", 1, "schema registry id written with --wire-format confluent")
+	of := &outputFlags{wire: producer.WirePlain}
+	fs.Var(&of.wire, "wire-format", "risk record `framing`: plain Avro binary (default) or confluent (magic byte + schema id)")
+	fs.Int64Var(&of.schemaID, "schema-id", 1, "schema registry id written with --wire-format confluent (1 to 2147483647)")
 	return of
 }
 
 func (of *outputFlags) encoder(topic string) (*producer.Encoder, error) {
-	wire, err := producer.ParseWireFormat(of.wire)
-	if err != nil {
-		return nil, err
+	if of.schemaID < 0 || of.schemaID > 1<<31-1 {
+		return nil, fmt.Errorf("--schema-id: want 0 to 2147483647 (a schema registry id is a signed 32-bit integer), got %d", of.schemaID)
 	}
-	return producer.NewEncoder(producer.EncoderConfig{Topic: topic, Wire: wire, SchemaID: int32(of.schemaID)})
+	enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: topic, Wire: of.wire, SchemaID: int32(of.schemaID)})
+	return enc, flagErrors(err)
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+// pipelineFlags are the flags of a pipeline instance (run and demo), apart
+// from the Kafka client flags.
+type pipelineFlags struct {
+	cfg         consumer.Config
+	noPrefilter bool
+	proc        *processor.Config
+	out         *outputFlags
+}
+
+func addPipelineFlags(fs *flag.FlagSet, defaultEmit processor.EmitMode) *pipelineFlags {
+	pf := &pipelineFlags{cfg: consumer.DefaultConfig()}
+	c := &pf.cfg
+	fs.StringVar(&c.Group, "group", c.Group, "consumer group")
+	fs.StringVar(&c.InputTopic, "input-topic", c.InputTopic, "topic of endpoint process events")
+	fs.StringVar(&c.OutputTopic, "output-topic", c.OutputTopic, "topic for Avro risk records")
+	fs.StringVar(&c.DLQTopic, "dlq-topic", c.DLQTopic, "dead-letter topic for records that cannot be decoded")
+	fs.StringVar(&c.ChangelogTopic, "changelog-topic", "", "compacted topic of window state, as many partitions as the input (default <group>.state-changelog)")
+	fs.BoolVar(&c.DisableChangelog, "no-changelog", false, "keep window state in memory only (a moved partition loses its open windows)")
+	fs.BoolVar(&pf.noPrefilter, "no-prefilter", false, "decode every record fully (slower; the prefilter never changes results)")
+	fs.Var(&c.Format, "input-format", "input record `format`: auto (default; decided per record), sysmon or cim")
+	fs.Var(&c.Guarantee, "guarantee", "delivery `guarantee`: at-least-once (default) or exactly-once")
+	fs.DurationVar(&c.CommitInterval, "commit-interval", c.CommitInterval, "exactly-once: how long one transaction collects work")
+	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "consumer group session timeout")
+	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "exactly-once: broker-side transaction timeout (below --session-timeout)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "deadline for the final flush and commit")
+	fs.StringVar(&c.TransactionalID, "transactional-id", "", "exactly-once: stable transactional id, e.g. the pod name (default <group>-<random>)")
+	pf.proc = addProcessorFlags(fs, defaultEmit)
+	pf.out = addOutputFlags(fs)
+	return pf
+}
+
+// config is the consumer config of the flags, for the given brokers and
+// client options, validated.
+func (pf *pipelineFlags) config(brokers []string, clientOpts []kgo.Opt) (consumer.Config, error) {
+	c := pf.cfg
+	c.Brokers = brokers
+	c.ClientOpts = append(c.ClientOpts, clientOpts...)
+	c.Prefilter = !pf.noPrefilter
+	c.Processor = *pf.proc
+	c = c.WithDefaults()
+	return c, flagErrors(c.Validate())
+}
+
+// opsFlags are the operations flags of run: allowlist, metrics, health.
+type opsFlags struct {
+	filter      string
+	filterPoll  time.Duration
+	httpAddr    string
+	readyMaxLag int64
+	pprof       bool
+}
+
+// defaultHTTPAddr is the operations endpoint's default listen address.
+const defaultHTTPAddr = ":9090"
+
+func addOpsFlags(fs *flag.FlagSet) *opsFlags {
+	of := &opsFlags{}
+	fs.StringVar(&of.filter, "filter", "", "allowlist file (.yaml, .yml or .json): ESCU's filter macro, applied after aggregation; reloaded on change and on SIGHUP")
+	fs.DurationVar(&of.filterPoll, "filter-poll-interval", 5*time.Second, "how often --filter is checked for changes (0: only on SIGHUP)")
+	fs.StringVar(&of.httpAddr, "http-addr", defaultHTTPAddr, "listen address of /metrics, /healthz and /readyz (empty disables)")
+	fs.Int64Var(&of.readyMaxLag, "ready-max-lag", 10000, "/readyz fails while any owned partition lags more than this many records")
+	fs.BoolVar(&of.pprof, "pprof", false, "serve /debug/pprof/ on --http-addr")
+	return of
+}
+
+func (of *opsFlags) validate() error {
+	var errs []error
+	if of.filterPoll < 0 {
+		errs = append(errs, fmt.Errorf("--filter-poll-interval: must not be negative (0 disables polling), got %s", of.filterPoll))
+	}
+	if of.readyMaxLag < 0 {
+		errs = append(errs, fmt.Errorf("--ready-max-lag: must not be negative, got %d", of.readyMaxLag))
+	}
+	if of.pprof && of.httpAddr == "" {
+		errs = append(errs, errors.New("--pprof: needs --http-addr"))
+	}
+	if of.httpAddr != "" {
+		if _, _, err := net.SplitHostPort(of.httpAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--http-addr: want host:port or :port, got %q: %w", of.httpAddr, err))
 		}
 	}
-	return out
+	return errors.Join(errs...)
 }
 
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
+// flagNames maps the Go field names of the library configs' FieldErrors to
+// the flags that set them.
+var flagNames = map[string]string{
+	"Brokers": "brokers", "Group": "group", "InputTopic": "input-topic", "OutputTopic": "output-topic",
+	"DLQTopic": "dlq-topic", "ChangelogTopic": "changelog-topic", "DisableChangelog": "no-changelog",
+	"Format": "input-format", "Guarantee": "guarantee", "CommitInterval": "commit-interval",
+	"TransactionalID": "transactional-id", "TransactionTimeout": "transaction-timeout",
+	"SessionTimeout": "session-timeout", "ShutdownTimeout": "shutdown-timeout",
+	"Processor.Window": "window", "Processor.Offset": "window-offset", "Processor.Grace": "grace",
+	"Processor.IdleClose": "idle-close", "Processor.Emit": "emit", "Processor.Match": "match",
+	"Processor.MaxOpenGroups": "max-open-groups",
+	"SchemaID":                "schema-id", "Wire": "wire-format",
+}
+
+// flagErrors rewrites the field errors in err as "--flag: problem", so that
+// the user reads the name they typed; fields without a flag keep their Go
+// name.
+func flagErrors(err error) error {
+	if err == nil {
+		return nil
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+	var out []error
+	for _, e := range unjoin(err) {
+		field, inner := "", error(nil)
+		var ce *consumer.FieldError
+		var pe *processor.FieldError
+		var oe *producer.FieldError
+		switch {
+		case errors.As(e, &ce):
+			field, inner = ce.Field, ce.Err
+		case errors.As(e, &pe):
+			field, inner = "Processor."+pe.Field, pe.Err
+		case errors.As(e, &oe):
+			field, inner = oe.Field, oe.Err
+		}
+		if name, ok := flagNames[field]; ok {
+			out = append(out, fmt.Errorf("--%s: %w", name, inner))
+			continue
+		}
+		out = append(out, e)
 	}
-	return nil, fmt.Errorf("--log-format: want json or text, got %q", format)
+	return errors.Join(out...)
+}
+
+// unjoin lists the errors of an errors.Join, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

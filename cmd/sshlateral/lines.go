@@ -1,50 +1,93 @@
 package main
 
 import (
-	"github.com/sshlateral/sshlateral/consumer/decode"
-
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
+	"github.com/sshlateral/sshlateral/consumer/decode"
 	"github.com/sshlateral/sshlateral/processor"
 )
 
-// maxLine bounds one input record; Sysmon events are a few KiB.
-const maxLine = 16 << 20
+// defaultMaxRecordBytes bounds one input line of scan and replay; Sysmon
+// events are a few KiB.
+const defaultMaxRecordBytes = 16 << 20
 
-// eachLine calls fn for every line of the named files ("-" is stdin), with
-// the file name and 1-based line number. Line endings are kept off; the
-// decoders accept a trailing \r.
-func eachLine(stdin io.Reader, files []string, fn func(file string, lineNo int, line []byte) error) error {
+// lineReader reads the lines of input files ("-" is stdin) one file at a
+// time. Line endings (\n, \r\n) are cut off. A line longer than max is
+// neither kept in memory nor passed on: it goes to tooLong with its size,
+// and reading goes on.
+type lineReader struct {
+	stdin   io.Reader
+	max     int
+	tooLong func(file string, lineNo int, size int64)
+}
+
+// each calls fn for every line of files, with the file name and 1-based line
+// number; an error from fn stops it.
+func (lr lineReader) each(files []string, fn func(file string, lineNo int, line []byte) error) error {
 	for _, name := range files {
-		var r io.Reader = stdin
-		if name != "-" {
-			f, err := os.Open(name)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			r = f
-		}
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), maxLine)
-		n := 0
-		for sc.Scan() {
-			n++
-			if err := fn(name, n, sc.Bytes()); err != nil {
-				return err
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("read %s after line %d: %w", name, n, err)
+		if err := lr.file(name, fn); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// file reads one file and closes it before the next is opened.
+func (lr lineReader) file(name string, fn func(file string, lineNo int, line []byte) error) error {
+	r := lr.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	var size int64
+	over := false
+	lineNo := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		size += int64(len(chunk))
+		if !over {
+			if len(buf)+len(chunk) > lr.max+2 { // +2: the line ending
+				over, buf = true, buf[:0]
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read %s after line %d: %w", name, lineNo, err)
+		}
+		if size > 0 {
+			lineNo++
+			line := bytes.TrimSuffix(bytes.TrimSuffix(buf, []byte("\n")), []byte("\r"))
+			switch {
+			case over || len(line) > lr.max:
+				if lr.tooLong != nil {
+					lr.tooLong(name, lineNo, size)
+				}
+			default:
+				if ferr := fn(name, lineNo, line); ferr != nil {
+					return ferr
+				}
+			}
+		}
+		buf, size, over = buf[:0], 0, false
+		if err != nil {
+			return nil // io.EOF
+		}
+	}
 }
 
 // hostKeyer finds the partition key of an input record: its host, so that
@@ -73,4 +116,9 @@ func (h *hostKeyer) key(line []byte) []byte {
 	return []byte(h.ev.Dest)
 }
 
-func isTopicExists(err error) bool { return errors.Is(err, kerr.TopicAlreadyExists) }
+// eventTime is the event time of line, when it is a process event.
+func (h *hostKeyer) eventTime(line []byte) (processor.Event, bool) {
+	h.ev = processor.Event{}
+	outcome, err := h.dec.DecodeFull(line, &h.ev)
+	return h.ev, err == nil && outcome == decode.OutcomeEvent && !h.ev.Time.IsZero()
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/cmd/internal/cli"
+	"github.com/sshlateral/sshlateral/cmd/sshlateral/internal/allowlist"
 	"github.com/sshlateral/sshlateral/consumer/decode"
 
 	"bufio"
@@ -19,38 +21,51 @@ import (
 
 // scanSummary counts what a scan saw; it goes to stderr.
 type scanSummary struct {
-	Lines, Events, Prefiltered, Skipped, Errors int64
-	Results                                     map[string]int64
-	Suppressed                                  map[string]int64
-	RiskRecords                                 int64
+	Lines, Events, Prefiltered, Skipped, Errors, Oversized int64
+	Results                                                map[string]int64
+	Suppressed                                             map[string]int64
+	RiskRecords                                            int64
 }
 
-func cmdScan(ctx context.Context, e env, args []string) error {
+// exitInputErrors is scan's exit code when it ran to the end but some
+// lines failed to decode or were too long: their results may be missing.
+const exitInputErrors = 3
+
+// inputErrors is the error of a scan that lost lines.
+type inputErrors struct{ decode, oversized int64 }
+
+func (e inputErrors) Error() string {
+	return fmt.Sprintf("%d lines failed to decode and %d were over --max-record-bytes (see above)", e.decode, e.oversized)
+}
+
+func (inputErrors) ExitCode() int { return exitInputErrors }
+
+func cmdScan(ctx context.Context, e cli.Env, args []string) error {
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	// scan is a batch run over a finished file, like the scheduled search:
 	// one FINAL row per group by default.
-	pf := addProcessorFlags(fs, "final")
-	inputFormat := fs.String("input-format", "auto", "input record format: auto, sysmon or cim")
+	proc := addProcessorFlags(fs, processor.EmitFinal)
+	format := decode.FormatAuto
+	fs.Var(&format, "input-format", "input record `format`: auto (default; decided per record), sysmon or cim")
 	output := fs.String("output", "json", "json (one risk record per line on stdout) or avro (object container file, needs --out)")
+	maxRecord := fs.Int("max-record-bytes", defaultMaxRecordBytes, "lines longer than this are reported (file:line, size) and skipped")
 	outFile := fs.String("out", "", "output file (default stdout for json)")
 	noPrefilter := fs.Bool("no-prefilter", false, "decode every record fully")
 	filterPath := fs.String("filter", "", "allowlist file (.yaml, .yml or .json) applied to results, as in run")
-	if err := parseFlags(fs, e, args); err != nil {
+	if err := cli.ParseFlags(fs, e, args); err != nil {
 		return err
 	}
 	files := fs.Args()
 	if len(files) == 0 {
 		return errors.New("no input: give one or more files, or - for stdin")
 	}
-	cfg, err := pf.config()
-	if err != nil {
+	if *maxRecord <= 0 {
+		return fmt.Errorf("--max-record-bytes: must be positive, got %d", *maxRecord)
+	}
+	if err := flagErrors(proc.Validate()); err != nil {
 		return err
 	}
-	format, err := decode.ParseFormat(*inputFormat)
-	if err != nil {
-		return err
-	}
-	var w io.Writer = e.stdout
+	var w io.Writer = e.Stdout
 	if *outFile != "" {
 		f, err := os.Create(*outFile)
 		if err != nil {
@@ -63,9 +78,10 @@ func cmdScan(ctx context.Context, e env, args []string) error {
 	var sink func([]processor.Result) error
 	var closeSink func() error
 	summary := scanSummary{Results: map[string]int64{}, Suppressed: map[string]int64{}}
-	var allow *filterHolder
+	var allow *allowlist.Holder
 	if *filterPath != "" {
-		if allow, err = loadFilterFile(*filterPath, slog.New(slog.NewTextHandler(e.stderr, nil))); err != nil {
+		var err error
+		if allow, err = allowlist.Load(*filterPath, slog.New(slog.NewTextHandler(e.Stderr, nil))); err != nil {
 			return err
 		}
 	}
@@ -124,20 +140,28 @@ func cmdScan(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("--output: want json or avro, got %q", *output)
 	}
 
-	if err := scan(ctx, e, files, format, !*noPrefilter, cfg, sink, &summary); err != nil {
+	lr := lineReader{stdin: e.Stdin, max: *maxRecord, tooLong: func(file string, lineNo int, size int64) {
+		summary.Oversized++
+		fmt.Fprintf(e.Stderr, "%s:%d: line of %d bytes skipped (over --max-record-bytes %d)\n", file, lineNo, size, *maxRecord)
+	}}
+	if err := scan(ctx, e, lr, files, format, !*noPrefilter, *proc, sink, &summary); err != nil {
 		return err
 	}
 	if err := closeSink(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "scan: lines %d, process events %d (prefiltered %d), skipped %d, decode errors %d, results %v, suppressed %v, risk records %d\n",
-		summary.Lines, summary.Events+summary.Prefiltered, summary.Prefiltered, summary.Skipped, summary.Errors, summary.Results, summary.Suppressed, summary.RiskRecords)
+	fmt.Fprintf(e.Stderr, "scan: lines %d, process events %d (prefiltered %d), skipped %d, decode errors %d, oversized %d, results %v, suppressed %v, risk records %d\n",
+		summary.Lines, summary.Events+summary.Prefiltered, summary.Prefiltered, summary.Skipped, summary.Errors, summary.Oversized,
+		summary.Results, summary.Suppressed, summary.RiskRecords)
+	if summary.Errors > 0 || summary.Oversized > 0 {
+		return inputErrors{decode: summary.Errors, oversized: summary.Oversized}
+	}
 	return nil
 }
 
 // scan runs one Partition over every line: a file is one stream, so windows
 // follow its event time, and end of input closes every open window.
-func scan(ctx context.Context, e env, files []string, format decode.Format, prefilter bool, cfg processor.Config,
+func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format decode.Format, prefilter bool, cfg processor.Config,
 	sink func([]processor.Result) error, s *scanSummary) error {
 	// Idle close is wall-clock; a file has no idle time.
 	cfg.IdleClose = 0
@@ -159,12 +183,20 @@ func scan(ctx context.Context, e env, files []string, format decode.Format, pref
 		results = results[:0]
 		return err
 	}
+	// No changelog here, but the partition queues state changes until
+	// drained: drain (and drop) them now and then, so that memory stays
+	// bounded by the open groups rather than every group ever seen.
+	const drainEvery = 4096
+	var changes []processor.StateChange
 	now := time.Now()
-	err = eachLine(e.stdin, files, func(file string, lineNo int, line []byte) error {
+	err = lr.each(files, func(file string, lineNo int, line []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		s.Lines++
+		if s.Lines%drainEvery == 0 {
+			changes = part.DrainChanges(changes[:0])
+		}
 		var outcome decode.Outcome
 		var derr error
 		if prefilter {
@@ -174,7 +206,7 @@ func scan(ctx context.Context, e env, files []string, format decode.Format, pref
 		}
 		if derr != nil {
 			s.Errors++
-			fmt.Fprintf(e.stderr, "%s:%d: %v\n", file, lineNo, derr)
+			fmt.Fprintf(e.Stderr, "%s:%d: %v\n", file, lineNo, derr)
 			return nil
 		}
 		switch outcome {

@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
+	"github.com/sshlateral/sshlateral/integration/escurow"
 )
 
 // runCLI runs the command line in-process and returns stdout and stderr.
@@ -22,23 +23,9 @@ func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stder
 	return code, out.String(), errb.String()
 }
 
-// scanRow is the ESCU result row of a risk record.
-type scanRow struct {
-	Dest              string `json:"dest"`
-	User              string `json:"user"`
-	ParentProcessName string `json:"parent_process_name"`
-	ProcessName       string `json:"process_name"`
-	Process           string `json:"process"`
-	ProcessID         string `json:"process_id"`
-	ParentProcessID   string `json:"parent_process_id"`
-	Count             int64  `json:"count"`
-	FirstTime         string `json:"firstTime"`
-	LastTime          string `json:"lastTime"`
-}
-
 // scanRows runs scan and returns the system risk records as rows (one per
 // ESCU result), checking that every result also has its user record.
-func scanRows(t *testing.T, args ...string) []scanRow {
+func scanRows(t *testing.T, args ...string) []escurow.Row {
 	t.Helper()
 	code, stdout, stderr := runCLI(t, "", append([]string{"scan"}, args...)...)
 	if code != 0 {
@@ -47,12 +34,12 @@ func scanRows(t *testing.T, args ...string) []scanRow {
 	if !strings.Contains(stderr, "decode errors 0") {
 		t.Errorf("scan %v reported decode errors:\n%s", args, stderr)
 	}
-	var system, user []scanRow
+	var system, user []escurow.Row
 	sc := bufio.NewScanner(strings.NewReader(stdout))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var rec struct {
-			scanRow
+			escurow.Row
 			RiskObjectType string `json:"risk_object_type"`
 			RiskObject     string `json:"risk_object"`
 			RiskScore      int    `json:"risk_score"`
@@ -69,55 +56,30 @@ func scanRows(t *testing.T, args ...string) []scanRow {
 			if rec.RiskObject != rec.Dest {
 				t.Errorf("system risk object %q, want dest %q", rec.RiskObject, rec.Dest)
 			}
-			system = append(system, rec.scanRow)
+			system = append(system, rec.Row)
 		case "user":
 			if rec.RiskObject != rec.User {
 				t.Errorf("user risk object %q, want user %q", rec.RiskObject, rec.User)
 			}
-			user = append(user, rec.scanRow)
+			user = append(user, rec.Row)
 		default:
 			t.Errorf("risk_object_type %q", rec.RiskObjectType)
 		}
 	}
-	sortRows(system)
-	sortRows(user)
-	if !equalRows(system, user) {
+	escurow.Sort(system)
+	escurow.Sort(user)
+	if !slices.Equal(system, user) {
 		t.Errorf("system and user records describe different results")
 	}
 	return system
 }
 
-func sortRows(rows []scanRow) {
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		return strings.Join([]string{a.Dest, a.User, a.Process, a.ProcessID, a.FirstTime}, "|") <
-			strings.Join([]string{b.Dest, b.User, b.Process, b.ProcessID, b.FirstTime}, "|")
-	})
-}
-
-func equalRows(a, b []scanRow) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func loadExpected(t *testing.T, path string) []scanRow {
+func loadExpected(t *testing.T, path string) []escurow.Row {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	rows, err := escurow.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rows []scanRow
-	if err := json.Unmarshal(b, &rows); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	sortRows(rows)
 	return rows
 }
 
@@ -168,8 +130,8 @@ func TestScanAuditdIsRejectedNotSkipped(t *testing.T) {
 			}
 			lines := len(strings.Split(strings.TrimRight(string(b), "\n"), "\n"))
 			code, stdout, stderr := runCLI(t, "", "scan", f)
-			if code != 0 || stdout != "" {
-				t.Fatalf("exit %d, stdout %q", code, stdout)
+			if code != exitInputErrors || stdout != "" {
+				t.Fatalf("exit %d, stdout %q; want exit %d and no output", code, stdout, exitInputErrors)
 			}
 			if got := strings.Count(stderr, "unrecognised record format"); got != lines {
 				t.Errorf("%d of %d lines reported as unrecognised", got, lines)
@@ -197,7 +159,7 @@ func TestScanSyntheticPositivesMatchESCU(t *testing.T) {
 			args := append(append([]string{}, tc.extra...), "--match", tc.match, filepath.Join(dir, tc.input))
 			got := scanRows(t, args...)
 			want := loadExpected(t, filepath.Join(dir, tc.expected))
-			if !equalRows(got, want) {
+			if !slices.Equal(got, want) {
 				gj, _ := json.MarshalIndent(got, "", " ")
 				t.Fatalf("scan rows differ from %s: got %d rows, want %d\n%s", tc.expected, len(got), len(want), gj)
 			}
@@ -243,8 +205,8 @@ func TestScanStdinAndErrors(t *testing.T) {
 	}
 	input := "<Event><System>broken\n" + string(in)
 	code, stdout, stderr := runCLI(t, input, "scan", "-")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
+	if code != exitInputErrors {
+		t.Fatalf("exit %d, want %d (a line failed to decode): %s", code, exitInputErrors, stderr)
 	}
 	if !strings.Contains(stderr, "-:1: ") || !strings.Contains(stderr, "decode errors 1") {
 		t.Errorf("the broken first line is not reported: %s", stderr)
@@ -298,7 +260,9 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", []string{"nope"}, 2},
 		{"help of a command", []string{"scan", "-h"}, 0},
 		{"unknown flag", []string{"scan", "--bogus"}, 2},
-		{"invalid value", []string{"scan", "--match", "fuzzy", "x.log"}, 1},
+		{"invalid value", []string{"scan", "--match", "fuzzy", "x.log"}, 2},
+		{"invalid config value", []string{"scan", "--window", "0s", "x.log"}, 1},
+		{"version", []string{"version"}, 0},
 		{"run without brokers", []string{"run", "--http-addr", ""}, 1},
 	}
 	for _, tc := range cases {

@@ -50,6 +50,17 @@ func (f Format) String() string {
 	return "format(" + strconv.Itoa(int(f)) + ")"
 }
 
+// Set parses s into f, so that *Format is a flag.Value. Its error leaves
+// naming the flag to the flag package.
+func (f *Format) Set(s string) error {
+	v, err := ParseFormat(s)
+	if err != nil {
+		return fmt.Errorf("unknown format %q (want auto, sysmon or cim)", s)
+	}
+	*f = v
+	return nil
+}
+
 // Outcome says what a decoded record is.
 type Outcome uint8
 

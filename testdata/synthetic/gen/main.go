@@ -32,6 +32,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sshlateral/sshlateral/integration/escurow"
 )
 
 const (
@@ -696,18 +698,9 @@ func writeCIM(path string, events []event) error {
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
+// row is an expected result with the times it is built from.
 type row struct {
-	Dest              string `json:"dest"`
-	User              string `json:"user"`
-	ParentProcessName string `json:"parent_process_name"`
-	ProcessName       string `json:"process_name"`
-	Process           string `json:"process"`
-	ProcessID         string `json:"process_id"`
-	ParentProcessID   string `json:"parent_process_id"`
-	Count             int    `json:"count"`
-	FirstTime         string `json:"firstTime"`
-	LastTime          string `json:"lastTime"`
-
+	escurow.Row
 	first, last time.Time
 	window      time.Time
 }
@@ -732,8 +725,8 @@ func writeExpected(path string, events []event, positive func(*event) bool) erro
 		k := key{w, e.host.name, e.user, basename(e.parentImage), basename(e.image), e.cmd, strconv.Itoa(e.pid), strconv.Itoa(e.ppid)}
 		r := rows[k]
 		if r == nil {
-			r = &row{Dest: k.dest, User: k.user, ParentProcessName: k.ppn, ProcessName: k.pn, Process: k.proc,
-				ProcessID: k.pid, ParentProcessID: k.ppid, first: e.t, last: e.t, window: w}
+			r = &row{Row: escurow.Row{Dest: k.dest, User: k.user, ParentProcessName: k.ppn, ProcessName: k.pn, Process: k.proc,
+				ProcessID: k.pid, ParentProcessID: k.ppid}, first: e.t, last: e.t, window: w}
 			rows[k] = r
 		}
 		r.Count++
@@ -746,8 +739,8 @@ func writeExpected(path string, events []event, positive func(*event) bool) erro
 	}
 	out := make([]*row, 0, len(rows))
 	for _, r := range rows {
-		r.FirstTime = r.first.Format("2006-01-02T15:04:05")
-		r.LastTime = r.last.Format("2006-01-02T15:04:05")
+		r.FirstTime = r.first.Format(escurow.TimeLayout)
+		r.LastTime = r.last.Format(escurow.TimeLayout)
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -760,12 +753,9 @@ func writeExpected(path string, events []event, positive func(*event) bool) erro
 		}
 		return a.ProcessID < b.ProcessID
 	})
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return err
+	expected := make([]escurow.Row, len(out))
+	for i, r := range out {
+		expected[i] = r.Row
 	}
-	return os.WriteFile(path, b.Bytes(), 0o644)
+	return escurow.Write(path, expected)
 }

@@ -1,4 +1,4 @@
-package main
+package kafkaclient
 
 import (
 	"crypto/tls"

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -10,16 +10,16 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// configFlagName is the flag (and SSHLATERAL_CONFIG) naming the config file.
-const configFlagName = "config"
+// ConfigFlagName is the flag (and SSHLATERAL_CONFIG) naming the config file.
+const ConfigFlagName = "config"
 
-// parseFlagsWithConfig applies the layers from strongest to weakest:
-// command-line flags, then SSHLATERAL_* environment variables (parseFlags),
+// ParseFlagsWithConfig applies the layers from strongest to weakest:
+// command-line flags, then SSHLATERAL_* environment variables (ParseFlags),
 // then the YAML file named by --config / SSHLATERAL_CONFIG, then defaults.
 // --config itself comes from the first two layers only, so it is known
 // before the file is read.
-func parseFlagsWithConfig(fs *flag.FlagSet, e env, args []string, configPath *string) error {
-	if err := parseFlags(fs, e, args); err != nil {
+func ParseFlagsWithConfig(fs *flag.FlagSet, e Env, args []string, configPath *string) error {
+	if err := ParseFlags(fs, e, args); err != nil {
 		return err
 	}
 	if *configPath == "" {
@@ -33,7 +33,7 @@ func parseFlagsWithConfig(fs *flag.FlagSet, e env, args []string, configPath *st
 // for list flags such as brokers, a list joined with commas; null leaves the
 // flag alone. Unknown keys are errors: a misspelt key must not silently fall
 // back to a default.
-func applyConfigFile(fs *flag.FlagSet, e env, path string) error {
+func applyConfigFile(fs *flag.FlagSet, e Env, path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
@@ -48,13 +48,13 @@ func applyConfigFile(fs *flag.FlagSet, e env, path string) error {
 	for _, v := range values {
 		f := fs.Lookup(v.key)
 		switch {
-		case v.key == configFlagName:
+		case v.key == ConfigFlagName:
 			errs = append(errs, fmt.Errorf("--config %s line %d: key %q: a config file cannot name another", path, v.line, v.key))
 			continue
 		case f == nil:
 			errs = append(errs, fmt.Errorf("--config %s line %d: unknown key %q (keys are flag names, e.g. brokers, http-addr)", path, v.line, v.key))
 			continue
-		case v.null || setByArgs[f.Name] || e.getenv(envName(f.Name)) != "":
+		case v.null || setByArgs[f.Name] || e.Getenv(EnvName(f.Name)) != "":
 			continue
 		}
 		if err := f.Value.Set(v.value); err != nil {

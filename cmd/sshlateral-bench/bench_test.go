@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/cmd/internal/cli"
 	"github.com/sshlateral/sshlateral/consumer/decode"
 
 	"bytes"
@@ -199,7 +200,7 @@ func TestBenchFlags(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			e := env{getenv: func(string) string { return "" }, stdout: &bytes.Buffer{}, stderr: &stderr}
+			e := cli.Env{Getenv: func(string) string { return "" }, Stdout: &bytes.Buffer{}, Stderr: &stderr}
 			_, err := parseBenchFlags(e, tc.args)
 			switch {
 			case tc.wantErr == "" && err != nil:
@@ -220,7 +221,7 @@ func TestBenchRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	var stdout, stderr bytes.Buffer
-	e := env{getenv: func(string) string { return "" }, stdout: &stdout, stderr: &stderr}
+	e := cli.Env{Getenv: func(string) string { return "" }, Stdout: &stdout, Stderr: &stderr}
 	args := []string{"--events", "3000", "--hosts", "40", "--partitions", "3", "--positive-rate", "0.01",
 		"--latency-rate", "2000", "--latency-duration", "1s", "--state-groups", "300",
 		"--broker-process", "in-process", "--json"}
@@ -410,7 +411,7 @@ func BenchmarkPipelineKfake(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(broker.stop)
-	logger, _ := newLogger(&bytes.Buffer{}, "text", "error")
+	logger, _ := cli.NewLogger(&bytes.Buffer{}, "text", "error")
 	gen := defaultGenConfig()
 	gen.Events = events
 	rep := &benchReport{Stream: streamInfo{Events: events}}

@@ -1,4 +1,4 @@
-package main
+package allowlist
 
 import (
 	"bytes"
@@ -101,9 +101,9 @@ func TestParseFilterFile(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := parseFilter(tc.file, []byte(tc.content))
+			f, err := Parse(tc.file, []byte(tc.content))
 			if err != nil {
-				t.Fatalf("parseFilter: %v", err)
+				t.Fatalf("Parse: %v", err)
 			}
 			if got := strings.Join(f.RuleNames(), ","); got != "ansible-controller,lab-network,missing-user" {
 				t.Fatalf("rules = %s", got)
@@ -137,9 +137,9 @@ func TestParseFilterFileErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseFilter(tc.file, []byte(tc.content))
+			_, err := Parse(tc.file, []byte(tc.content))
 			if err == nil {
-				t.Fatal("parseFilter succeeded, want error")
+				t.Fatal("Parse succeeded, want error")
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -152,7 +152,7 @@ func TestParseFilterFileErrors(t *testing.T) {
 
 func TestParseFilterEmptyFileIsEmptyAllowlist(t *testing.T) {
 	for _, content := range []string{"", "# no rules yet\n", "rules: []\n"} {
-		f, err := parseFilter("a.yaml", []byte(content))
+		f, err := Parse("a.yaml", []byte(content))
 		if err != nil {
 			t.Fatalf("%q: %v", content, err)
 		}
@@ -168,9 +168,9 @@ func TestLoadFilterFileStartupErrorNamesFlag(t *testing.T) {
 	bad := filepath.Join(dir, "allow.yaml")
 	writeFile(t, bad, "rules:\n  - name: broken\n", 1)
 	for _, path := range []string{bad, filepath.Join(dir, "missing.yaml")} {
-		_, err := loadFilterFile(path, logger)
+		_, err := Load(path, logger)
 		if err == nil || !strings.HasPrefix(err.Error(), "--filter "+path) {
-			t.Errorf("loadFilterFile(%s) error = %v, want one starting with --filter and the path", path, err)
+			t.Errorf("Load(%s) error = %v, want one starting with --filter and the path", path, err)
 		}
 	}
 }
@@ -179,7 +179,7 @@ func TestFilterHolderReloads(t *testing.T) {
 	logger, logs := testLogger(t)
 	path := filepath.Join(t.TempDir(), "allow.yaml")
 	writeFile(t, path, "rules:\n  - name: v1\n    user: alice\n", 1)
-	h, err := loadFilterFile(path, logger)
+	h, err := Load(path, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestFilterHolderReloads(t *testing.T) {
 
 	// An unchanged file is not reloaded.
 	h.poll()
-	if ok, _ := h.reloadCounts(); ok != 1 {
+	if ok, _ := h.ReloadCounts(); ok != 1 {
 		t.Fatalf("loads after unchanged poll = %d, want 1", ok)
 	}
 
@@ -230,9 +230,9 @@ func TestFilterHolderReloads(t *testing.T) {
 	h.Reload()
 	assertRule("after reload", alice, "v4")
 	assertRule("after reload", bob, "v4")
-	ok, failed := h.reloadCounts()
-	if ok != 3 || failed != 2 || h.ruleCount() != 1 || h.lastSuccess().IsZero() {
-		t.Fatalf("loads %d failed %d rules %d last %v; want 3, 2, 1, set", ok, failed, h.ruleCount(), h.lastSuccess())
+	ok, failed := h.ReloadCounts()
+	if ok != 3 || failed != 2 || h.RuleCount() != 1 || h.LastSuccess().IsZero() {
+		t.Fatalf("loads %d failed %d rules %d last %v; want 3, 2, 1, set", ok, failed, h.RuleCount(), h.LastSuccess())
 	}
 }
 
@@ -241,7 +241,7 @@ func TestFilterHolderReloadReportsBrokenFile(t *testing.T) {
 	logger, logs := testLogger(t)
 	path := filepath.Join(t.TempDir(), "allow.json")
 	writeFile(t, path, `{"rules":[{"name":"v1","user":"alice"}]}`, 1)
-	h, err := loadFilterFile(path, logger)
+	h, err := Load(path, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestFilterHolderConcurrentReload(t *testing.T) {
 	logger, _ := testLogger(t)
 	path := filepath.Join(t.TempDir(), "allow.yaml")
 	writeFile(t, path, "rules:\n  - name: a\n    user: alice\n", 1)
-	h, err := loadFilterFile(path, logger)
+	h, err := Load(path, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,14 +295,14 @@ func TestFilterHolderConcurrentReload(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if ok, _ := h.reloadCounts(); ok != 39 {
+	if ok, _ := h.ReloadCounts(); ok != 39 {
 		t.Fatalf("loads = %d, want 39", ok)
 	}
 }
 
 // The allowlist shipped in deploy/ must load.
 func TestDeployAllowlistExampleLoads(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "configmap-allowlist.yaml"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", "configmap-allowlist.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestDeployAllowlistExampleLoads(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &cm); err != nil {
 		t.Fatal(err)
 	}
-	f, err := parseFilter("filter.yaml", []byte(cm.Data["filter.yaml"]))
+	f, err := Parse("filter.yaml", []byte(cm.Data["filter.yaml"]))
 	if err != nil {
 		t.Fatalf("deploy/configmap-allowlist.yaml filter.yaml: %v", err)
 	}

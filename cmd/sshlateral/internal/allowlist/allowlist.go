@@ -1,4 +1,7 @@
-package main
+// Package allowlist loads the --filter file (ESCU's filter macro as YAML or
+// JSON rules), keeps the rules in force and reloads them on change and on
+// SIGHUP, keeping the last good rules when a new file is invalid.
+package allowlist
 
 import (
 	"bytes"
@@ -83,9 +86,9 @@ func (p *patterns) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// parseFilter decodes an allowlist file; unknown keys are errors, so that a
+// Parse decodes an allowlist file; unknown keys are errors, so that a
 // misspelt key cannot silently widen a rule.
-func parseFilter(name string, data []byte) (*processor.Filter, error) {
+func Parse(name string, data []byte) (*processor.Filter, error) {
 	var ff filterFile
 	switch ext := strings.ToLower(filepath.Ext(name)); ext {
 	case ".yaml", ".yml":
@@ -119,9 +122,9 @@ func parseFilter(name string, data []byte) (*processor.Filter, error) {
 	return processor.NewFilter(rules)
 }
 
-// filterHolder is the allowlist in force. It satisfies consumer.Suppressor;
+// Holder is the allowlist in force. It satisfies consumer.Suppressor;
 // reloads swap the compiled filter atomically, so workers never lock.
-type filterHolder struct {
+type Holder struct {
 	path   string
 	logger *slog.Logger
 	cur    atomic.Pointer[processor.Filter]
@@ -140,10 +143,10 @@ type fileStamp struct {
 	size    int64
 }
 
-// loadFilterFile reads the allowlist at start: any problem is an error
+// Load reads the allowlist at start: any problem is an error
 // naming --filter.
-func loadFilterFile(path string, logger *slog.Logger) (*filterHolder, error) {
-	h := &filterHolder{path: path, logger: logger}
+func Load(path string, logger *slog.Logger) (*Holder, error) {
+	h := &Holder{path: path, logger: logger}
 	if _, err := h.reload(true); err != nil {
 		return nil, fmt.Errorf("--filter %s: %w", path, err)
 	}
@@ -151,13 +154,13 @@ func loadFilterFile(path string, logger *slog.Logger) (*filterHolder, error) {
 }
 
 // Suppress applies the filter in force.
-func (h *filterHolder) Suppress(r *processor.Result) (string, bool) {
+func (h *Holder) Suppress(r *processor.Result) (string, bool) {
 	return h.cur.Load().Suppress(r)
 }
 
 // Reload re-reads the file (SIGHUP). A file that fails to read or parse is
 // logged and the last good rules stay in force.
-func (h *filterHolder) Reload() {
+func (h *Holder) Reload() {
 	changed, err := h.reload(true)
 	switch {
 	case err != nil:
@@ -169,21 +172,21 @@ func (h *filterHolder) Reload() {
 
 // poll reloads when the file's modification time or size changed and its
 // content differs; a file that stays broken is reported once.
-func (h *filterHolder) poll() {
+func (h *Holder) poll() {
 	changed, err := h.reload(false)
 	if err != nil && changed {
 		h.rejected(err)
 	}
 }
 
-func (h *filterHolder) rejected(err error) {
+func (h *Holder) rejected(err error) {
 	h.failures.Add(1)
 	h.logger.Error("allowlist reload failed; keeping the previous rules", "flag", "--filter", "path", h.path,
 		"rules", h.cur.Load().Len(), "err", err)
 }
 
-// watch polls every interval until ctx ends.
-func (h *filterHolder) watch(ctx context.Context, interval time.Duration) {
+// Watch polls every interval until ctx ends.
+func (h *Holder) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -200,7 +203,7 @@ func (h *filterHolder) watch(ctx context.Context, interval time.Duration) {
 // its content changed and it is valid. changed reports that new content was
 // read (installed or rejected); unchanged content returns the error it was
 // rejected with, if any.
-func (h *filterHolder) reload(force bool) (changed bool, err error) {
+func (h *Holder) reload(force bool) (changed bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	fi, err := os.Stat(h.path)
@@ -225,7 +228,7 @@ func (h *filterHolder) reload(force bool) (changed bool, err error) {
 		return false, h.hashErr
 	}
 	h.hash = sum
-	f, err := parseFilter(h.path, data)
+	f, err := Parse(h.path, data)
 	h.hashErr = err
 	if err != nil {
 		return true, err
@@ -238,27 +241,27 @@ func (h *filterHolder) reload(force bool) (changed bool, err error) {
 	return true, nil
 }
 
-func (h *filterHolder) ruleCount() int {
+func (h *Holder) RuleCount() int {
 	if h == nil {
 		return 0
 	}
 	return h.cur.Load().Len()
 }
 
-func (h *filterHolder) reloadCounts() (succeeded, failed int64) {
+func (h *Holder) ReloadCounts() (succeeded, failed int64) {
 	return h.loads.Load(), h.failures.Load()
 }
 
-func (h *filterHolder) lastSuccess() time.Time {
+func (h *Holder) LastSuccess() time.Time {
 	if ns := h.lastGood.Load(); ns != 0 {
 		return time.Unix(0, ns)
 	}
 	return time.Time{}
 }
 
-// watchReloadSignal reloads the allowlist on SIGHUP until ctx ends. Without
+// WatchReloadSignal reloads the allowlist on SIGHUP until ctx ends. Without
 // --filter SIGHUP is still caught, so that it cannot kill the process.
-func watchReloadSignal(ctx context.Context, h *filterHolder, logger *slog.Logger) {
+func WatchReloadSignal(ctx context.Context, h *Holder, logger *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {

@@ -1,4 +1,7 @@
-package main
+// Package metrics exports the pipeline's counters, the allowlist state,
+// Kafka client latencies and the build as Prometheus metrics, read from
+// snapshots at scrape time.
+package metrics
 
 import (
 	"strconv"
@@ -11,18 +14,18 @@ import (
 	"github.com/sshlateral/sshlateral/consumer"
 )
 
-// pipelineStats is what metrics and readiness read from a running pipeline
+// PipelineStats is what metrics and readiness read from a running pipeline
 // (*consumer.Pipeline) at scrape time.
-type pipelineStats interface {
+type PipelineStats interface {
 	Stats() consumer.Stats
 	Partitions() []consumer.PartitionStat
 }
 
-// allowlistStats is what metrics read from the allowlist in force.
-type allowlistStats interface {
-	ruleCount() int
-	reloadCounts() (succeeded, failed int64)
-	lastSuccess() time.Time
+// AllowlistStats is what metrics read from the allowlist in force.
+type AllowlistStats interface {
+	RuleCount() int
+	ReloadCounts() (succeeded, failed int64)
+	LastSuccess() time.Time
 }
 
 const metricsNamespace = "sshlateral"
@@ -35,7 +38,7 @@ var emissions = []string{"EARLY", "FINAL", "LATE"}
 // into metrics: nothing is counted twice and the pipeline's hot path stays
 // free of metric updates.
 type pipelineCollector struct {
-	src pipelineStats
+	src PipelineStats
 	now func() time.Time
 
 	consumed, events, prefiltered, skipped, deadLettered, results, suppressed *prometheus.Desc
@@ -44,7 +47,7 @@ type pipelineCollector struct {
 	lastRecord                                                                *prometheus.Desc
 }
 
-func newPipelineCollector(src pipelineStats, now func() time.Time) *pipelineCollector {
+func newPipelineCollector(src PipelineStats, now func() time.Time) *pipelineCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "", name), help, labels, nil)
 	}
@@ -123,7 +126,7 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.partConsumed, ps.Consumed, labels...)
 		gauge(c.openWindows, float64(ps.OpenWindows), labels...)
 		gauge(c.openGroups, float64(ps.OpenGroups), labels...)
-		gauge(c.lag, float64(partitionLag(ps)), labels...)
+		gauge(c.lag, float64(PartitionLag(ps)), labels...)
 		if !ps.Watermark.IsZero() {
 			gauge(c.eventTimeLag, now.Sub(ps.Watermark).Seconds(), labels...)
 			gauge(c.watermark, unixSeconds(ps.Watermark), labels...)
@@ -134,9 +137,9 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// partitionLag is the records between the next offset to process and the
+// PartitionLag is the records between the next offset to process and the
 // high watermark of the last fetch; never negative.
-func partitionLag(ps consumer.PartitionStat) int64 {
+func PartitionLag(ps consumer.PartitionStat) int64 {
 	if lag := ps.HighWater - ps.NextOffset; lag > 0 {
 		return lag
 	}
@@ -147,11 +150,11 @@ func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // allowlistCollector exports the state of the --filter file.
 type allowlistCollector struct {
-	src                  allowlistStats
+	src                  AllowlistStats
 	rules, loads, lastOK *prometheus.Desc
 }
 
-func newAllowlistCollector(src allowlistStats) *allowlistCollector {
+func newAllowlistCollector(src AllowlistStats) *allowlistCollector {
 	return &allowlistCollector{
 		src:    src,
 		rules:  prometheus.NewDesc("sshlateral_allowlist_rules", "Rules of the allowlist in force.", nil, nil),
@@ -167,21 +170,21 @@ func (c *allowlistCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *allowlistCollector) Collect(ch chan<- prometheus.Metric) {
-	ok, failed := c.src.reloadCounts()
-	ch <- prometheus.MustNewConstMetric(c.rules, prometheus.GaugeValue, float64(c.src.ruleCount()))
+	ok, failed := c.src.ReloadCounts()
+	ch <- prometheus.MustNewConstMetric(c.rules, prometheus.GaugeValue, float64(c.src.RuleCount()))
 	ch <- prometheus.MustNewConstMetric(c.loads, prometheus.CounterValue, float64(ok), "success")
 	ch <- prometheus.MustNewConstMetric(c.loads, prometheus.CounterValue, float64(failed), "failure")
-	if t := c.src.lastSuccess(); !t.IsZero() {
+	if t := c.src.LastSuccess(); !t.IsZero() {
 		ch <- prometheus.MustNewConstMetric(c.lastOK, prometheus.GaugeValue, unixSeconds(t))
 	}
 }
 
-// kafkaLatency measures latency at the Kafka client, through franz-go hooks
+// KafkaLatency measures latency at the Kafka client, through franz-go hooks
 // given to the pipeline's clients with kgo.WithHooks:
 //   - input record age: poll time minus the record's timestamp, for records
 //     of the input topic (the changelog read at restore is not counted);
 //   - produce latency: acknowledgement time minus produce time, by topic.
-type kafkaLatency struct {
+type KafkaLatency struct {
 	inputTopic string
 	recordAge  prometheus.Histogram
 	produce    *prometheus.HistogramVec
@@ -190,12 +193,17 @@ type kafkaLatency struct {
 }
 
 var (
-	_ kgo.HookFetchRecordUnbuffered   = (*kafkaLatency)(nil)
-	_ kgo.HookProduceRecordUnbuffered = (*kafkaLatency)(nil)
+	_ kgo.HookFetchRecordUnbuffered   = (*KafkaLatency)(nil)
+	_ kgo.HookProduceRecordUnbuffered = (*KafkaLatency)(nil)
 )
 
-func newKafkaLatency(inputTopic string) *kafkaLatency {
-	return &kafkaLatency{
+// NewKafkaLatency measures the latencies of inputTopic; now is the clock
+// (nil: time.Now).
+func NewKafkaLatency(inputTopic string, now func() time.Time) *KafkaLatency {
+	if now == nil {
+		now = time.Now
+	}
+	return &KafkaLatency{
 		inputTopic: inputTopic,
 		recordAge: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: metricsNamespace,
@@ -215,11 +223,11 @@ func newKafkaLatency(inputTopic string) *kafkaLatency {
 			Help:      "Processing time of one fetched batch of a partition, until its outputs are acknowledged (or in the transaction) and its offsets marked.",
 			Buckets:   prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
-		now: time.Now,
+		now: now,
 	}
 }
 
-func (k *kafkaLatency) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
+func (k *KafkaLatency) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
 	if !polled || r.Topic != k.inputTopic || r.Timestamp.IsZero() {
 		return
 	}
@@ -230,40 +238,59 @@ func (k *kafkaLatency) OnFetchRecordUnbuffered(r *kgo.Record, polled bool) {
 	k.recordAge.Observe(age)
 }
 
-// observeBatch is the pipeline's batch hook.
-func (k *kafkaLatency) observeBatch(d time.Duration, _ int) { k.batch.Observe(d.Seconds()) }
+// ObserveBatch is the pipeline's batch hook.
+func (k *KafkaLatency) ObserveBatch(d time.Duration, _ int) { k.batch.Observe(d.Seconds()) }
 
-func (k *kafkaLatency) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
+func (k *KafkaLatency) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 	if err != nil || r.Timestamp.IsZero() {
 		return
 	}
 	k.produce.WithLabelValues(r.Topic).Observe(k.now().Sub(r.Timestamp).Seconds())
 }
 
-// metricsOptions selects the optional collectors of newMetricsRegistry.
-type metricsOptions struct {
-	allowlist allowlistStats // nil without --filter
-	latency   *kafkaLatency  // nil when no Kafka client is instrumented
-	now       func() time.Time
+// Options selects the optional collectors of NewRegistry.
+type Options struct {
+	Allowlist AllowlistStats // nil without --filter
+	Latency   *KafkaLatency  // nil when no Kafka client is instrumented
+	Build     BuildInfo      // sshlateral_build_info labels
+	Now       func() time.Time
 }
 
-// newMetricsRegistry registers the pipeline, allowlist, latency, Go runtime
+// BuildInfo identifies the running binary; main sets it at build time.
+type BuildInfo struct {
+	Version, Commit, GoVersion string
+}
+
+// buildInfoGauge is sshlateral_build_info: always 1, the build in labels.
+func buildInfoGauge(b BuildInfo) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace:   metricsNamespace,
+		Name:        "build_info",
+		Help:        "Build of the running binary: version, commit and Go version in labels; always 1.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": b.GoVersion},
+	})
+	g.Set(1)
+	return g
+}
+
+// NewRegistry registers the pipeline, allowlist, latency, Go runtime
 // and process collectors on a registry of their own.
-func newMetricsRegistry(src pipelineStats, opts metricsOptions) (*prometheus.Registry, error) {
-	if opts.now == nil {
-		opts.now = time.Now
+func NewRegistry(src PipelineStats, opts Options) (*prometheus.Registry, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	reg := prometheus.NewRegistry()
 	cs := []prometheus.Collector{
-		newPipelineCollector(src, opts.now),
+		newPipelineCollector(src, opts.Now),
+		buildInfoGauge(opts.Build),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
-	if opts.allowlist != nil {
-		cs = append(cs, newAllowlistCollector(opts.allowlist))
+	if opts.Allowlist != nil {
+		cs = append(cs, newAllowlistCollector(opts.Allowlist))
 	}
-	if opts.latency != nil {
-		cs = append(cs, opts.latency.recordAge, opts.latency.produce, opts.latency.batch)
+	if opts.Latency != nil {
+		cs = append(cs, opts.Latency.recordAge, opts.Latency.produce, opts.Latency.batch)
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

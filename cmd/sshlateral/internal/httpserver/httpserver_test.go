@@ -1,10 +1,12 @@
-package main
+package httpserver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,10 +16,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sshlateral/sshlateral/cmd/sshlateral/internal/metrics"
 	"github.com/sshlateral/sshlateral/consumer"
 )
 
-// fakePipeline is a pipelineStats whose numbers the test moves.
+// fakePipeline is a metrics.PipelineStats whose numbers the test moves.
 type fakePipeline struct {
 	mu    sync.Mutex
 	stats consumer.Stats
@@ -48,35 +51,35 @@ type fakeAllowlist struct {
 	last        time.Time
 }
 
-func (f fakeAllowlist) ruleCount() int                { return f.rules }
-func (f fakeAllowlist) reloadCounts() (int64, int64)  { return f.loads, f.fail }
-func (f fakeAllowlist) lastSuccess() (last time.Time) { return f.last }
+func (f fakeAllowlist) RuleCount() int                { return f.rules }
+func (f fakeAllowlist) ReloadCounts() (int64, int64)  { return f.loads, f.fail }
+func (f fakeAllowlist) LastSuccess() (last time.Time) { return f.last }
 
 var testNow = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
 // startTestOps serves the operations endpoint on 127.0.0.1 and returns its
 // base URL and readiness.
-func startTestOps(t *testing.T, src pipelineStats, opts metricsOptions, maxLag int64, pprofOn bool) (string, *readiness) {
+func startTestOps(t *testing.T, src metrics.PipelineStats, opts metrics.Options, maxLag int64, pprofOn bool) (string, *Readiness) {
 	t.Helper()
-	opts.now = func() time.Time { return testNow }
-	reg, err := newMetricsRegistry(src, opts)
+	opts.Now = func() time.Time { return testNow }
+	reg, err := metrics.NewRegistry(src, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := &readiness{src: src, maxLag: maxLag}
+	ready := &Readiness{Src: src, MaxLag: maxLag}
 	logger, _ := testLogger(t)
-	srv, err := startOpsServer("127.0.0.1:0", newOpsHandler(reg, ready, httpOptions{pprof: pprofOn}), logger)
+	srv, err := Start("127.0.0.1:0", NewHandler(reg, ready, Options{Pprof: pprofOn}), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.shutdown(ctx); err != nil {
+		if err := srv.Shutdown(ctx); err != nil {
 			t.Error(err)
 		}
 	})
-	return "http://" + srv.addr.String(), ready
+	return "http://" + srv.Addr().String(), ready
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -136,18 +139,20 @@ func TestMetricsEndpoint(t *testing.T) {
 	src := &fakePipeline{}
 	src.set(consumer.Stats{})
 	allow := fakeAllowlist{rules: 3, loads: 2, fail: 1, last: testNow.Add(-time.Minute)}
-	base, _ := startTestOps(t, src, metricsOptions{allowlist: allow}, 100, false)
+	build := metrics.BuildInfo{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.26.0"}
+	base, _ := startTestOps(t, src, metrics.Options{Allowlist: allow, Build: build}, 100, false)
 
 	before := scrape(t, base)
 	wantSamples(t, before, map[string]float64{
-		"sshlateral_consumed_records_total":                    0,
-		"sshlateral_results_total{emission=\"LATE\"}":          0,
-		"sshlateral_results_total{emission=\"EARLY\"}":         0,
-		"sshlateral_assigned_partitions":                       0,
-		"sshlateral_allowlist_rules":                           3,
-		"sshlateral_allowlist_loads_total{result=\"success\"}": 2,
-		"sshlateral_allowlist_loads_total{result=\"failure\"}": 1,
-		"sshlateral_allowlist_last_success_timestamp_seconds":  float64(testNow.Add(-time.Minute).Unix()),
+		`sshlateral_build_info{commit="0123abc",goversion="go1.26.0",version="v1.2.3"}`: 1,
+		"sshlateral_consumed_records_total":                                             0,
+		"sshlateral_results_total{emission=\"LATE\"}":                                   0,
+		"sshlateral_results_total{emission=\"EARLY\"}":                                  0,
+		"sshlateral_assigned_partitions":                                                0,
+		"sshlateral_allowlist_rules":                                                    3,
+		"sshlateral_allowlist_loads_total{result=\"success\"}":                          2,
+		"sshlateral_allowlist_loads_total{result=\"failure\"}":                          1,
+		"sshlateral_allowlist_last_success_timestamp_seconds":                           float64(testNow.Add(-time.Minute).Unix()),
 	})
 	if _, ok := before["go_goroutines"]; !ok {
 		t.Error("Go runtime metrics missing")
@@ -198,9 +203,8 @@ func TestMetricsEndpoint(t *testing.T) {
 }
 
 func TestKafkaLatencyHooks(t *testing.T) {
-	lat := newKafkaLatency("in")
-	lat.now = func() time.Time { return testNow }
-	base, _ := startTestOps(t, &fakePipeline{}, metricsOptions{latency: lat}, 100, false)
+	lat := metrics.NewKafkaLatency("in", func() time.Time { return testNow })
+	base, _ := startTestOps(t, &fakePipeline{}, metrics.Options{Latency: lat}, 100, false)
 
 	lat.OnFetchRecordUnbuffered(&kgo.Record{Topic: "in", Timestamp: testNow.Add(-3 * time.Second)}, true)
 	lat.OnFetchRecordUnbuffered(&kgo.Record{Topic: "in", Timestamp: testNow.Add(-1 * time.Second)}, true)
@@ -208,7 +212,7 @@ func TestKafkaLatencyHooks(t *testing.T) {
 	lat.OnFetchRecordUnbuffered(&kgo.Record{Topic: "changelog", Timestamp: testNow.Add(-9 * time.Second)}, true) // restore
 	lat.OnProduceRecordUnbuffered(&kgo.Record{Topic: "out", Timestamp: testNow.Add(-20 * time.Millisecond)}, nil)
 	lat.OnProduceRecordUnbuffered(&kgo.Record{Topic: "out", Timestamp: testNow.Add(-time.Second)}, io.EOF) // failed
-	lat.observeBatch(3*time.Millisecond, 500)
+	lat.ObserveBatch(3*time.Millisecond, 500)
 
 	wantSamples(t, scrape(t, base), map[string]float64{
 		"sshlateral_input_record_age_seconds_count":                             2,
@@ -226,7 +230,7 @@ func TestKafkaLatencyHooks(t *testing.T) {
 
 func TestReadyz(t *testing.T) {
 	src := &fakePipeline{}
-	base, ready := startTestOps(t, src, metricsOptions{}, 100, false)
+	base, ready := startTestOps(t, src, metrics.Options{}, 100, false)
 	caughtUp := consumer.PartitionStat{Topic: "in", Partition: 0, NextOffset: 1000, HighWater: 1050}
 	lagging := consumer.PartitionStat{Topic: "in", Partition: 1, NextOffset: 1000, HighWater: 1101}
 	steps := []struct {
@@ -245,7 +249,7 @@ func TestReadyz(t *testing.T) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			src.set(consumer.Stats{}, s.parts...)
-			ready.draining.Store(s.draining)
+			ready.Draining.Store(s.draining)
 			code, body := get(t, base+"/readyz")
 			if code != s.code {
 				t.Fatalf("status %d, want %d: %s", code, s.code, body)
@@ -264,7 +268,7 @@ func TestReadyz(t *testing.T) {
 func TestHealthzAndPprof(t *testing.T) {
 	for _, pprofOn := range []bool{false, true} {
 		t.Run("pprof="+strconv.FormatBool(pprofOn), func(t *testing.T) {
-			base, _ := startTestOps(t, &fakePipeline{}, metricsOptions{}, 100, pprofOn)
+			base, _ := startTestOps(t, &fakePipeline{}, metrics.Options{}, 100, pprofOn)
 			if code, body := get(t, base+"/healthz"); code != http.StatusOK || body != "ok\n" {
 				t.Fatalf("/healthz: %d %q", code, body)
 			}
@@ -281,8 +285,15 @@ func TestHealthzAndPprof(t *testing.T) {
 
 func TestStartOpsServerBadAddr(t *testing.T) {
 	logger, _ := testLogger(t)
-	_, err := startOpsServer("127.0.0.1:99999", http.NewServeMux(), logger)
+	_, err := Start("127.0.0.1:99999", http.NewServeMux(), logger)
 	if err == nil || !strings.Contains(err.Error(), "--http-addr") {
 		t.Fatalf("error %v, want one naming --http-addr", err)
 	}
+}
+
+// testLogger logs JSON into a buffer the test can read.
+func testLogger(t *testing.T) (*slog.Logger, *bytes.Buffer) {
+	t.Helper()
+	buf := &bytes.Buffer{}
+	return slog.New(slog.NewJSONHandler(buf, nil)), buf
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/sshlateral/sshlateral/cmd/internal/cli"
+	"github.com/sshlateral/sshlateral/cmd/internal/kafkaclient"
 	"github.com/sshlateral/sshlateral/consumer/decode"
 
 	"bufio"
@@ -75,7 +77,7 @@ type benchConfig struct {
 	// a child process ("child", the default), so that CPU, allocations and
 	// RSS measured here are the consumer's alone, or "in-process".
 	brokerProcess string
-	// serveKfake (--serve-kfake, internal) makes this process the child:
+	// serveKfake (--serve-kfake) makes this process the child:
 	// it serves a kfake cluster until its stdin closes.
 	serveKfake bool
 }
@@ -117,7 +119,7 @@ func parseGuarantees(s string) ([]consumer.Guarantee, error) {
 	return []consumer.Guarantee{g}, nil
 }
 
-func parseBenchFlags(e env, args []string) (benchConfig, error) {
+func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	g := defaultGenConfig()
 	fs.IntVar(&g.Events, "events", g.Events, "input records to generate")
@@ -142,8 +144,8 @@ func parseBenchFlags(e env, args []string) (benchConfig, error) {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput phases (consumers only) to this file")
 	logLevel := fs.String("log-level", "error", "log level of the pipelines (logs go to stderr)")
 	brokerProcess := fs.String("broker-process", "child", "embedded kfake in a child process (child: figures of this process are the consumer's alone) or in-process")
-	serveKfake := fs.Bool("serve-kfake", false, "internal: serve an embedded kfake cluster, print its address, stop when stdin closes")
-	if err := parseFlags(fs, e, args); err != nil {
+	serveKfake := fs.Bool("serve-kfake", false, "serve an embedded kfake cluster on 127.0.0.1, print its address, stop when stdin closes (the child of --broker-process child; the integration tests use it too)")
+	if err := cli.ParseFlags(fs, e, args); err != nil {
 		return benchConfig{}, err
 	}
 	if fs.NArg() > 0 {
@@ -165,7 +167,7 @@ func parseBenchFlags(e env, args []string) (benchConfig, error) {
 	c := benchConfig{
 		gen:             g,
 		partitions:      *partitions,
-		brokers:         splitList(*brokers),
+		brokers:         cli.SplitList(*brokers),
 		rate:            *rate,
 		latencyRate:     *latencyRate,
 		latencyDuration: *latencyDuration,
@@ -282,7 +284,7 @@ type stateReport struct {
 	FieldBytes    float64 `json:"decoded_field_bytes_per_group"`
 }
 
-func cmdBench(ctx context.Context, e env, args []string) error {
+func cmdBench(ctx context.Context, e cli.Env, args []string) error {
 	cfg, err := parseBenchFlags(e, args)
 	if err != nil {
 		return err
@@ -290,16 +292,16 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 	if cfg.serveKfake {
 		return serveKfake(e)
 	}
-	rep, err := runBench(ctx, cfg, e.stderr)
+	rep, err := runBench(ctx, cfg, e.Stderr)
 	if rep != nil {
 		if cfg.json {
-			enc := json.NewEncoder(e.stdout)
+			enc := json.NewEncoder(e.Stdout)
 			enc.SetIndent("", "  ")
 			if jerr := enc.Encode(rep); jerr != nil && err == nil {
 				err = jerr
 			}
 		} else {
-			printBenchReport(e.stdout, rep)
+			printBenchReport(e.Stdout, rep)
 		}
 	}
 	return err
@@ -308,7 +310,7 @@ func cmdBench(ctx context.Context, e env, args []string) error {
 // runBench runs every phase cfg asks for; progress goes to logw. A partial
 // report comes back with an error.
 func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchReport, error) {
-	logger, err := newLogger(logw, "text", cfg.logLevel)
+	logger, err := cli.NewLogger(logw, "text", cfg.logLevel)
 	if err != nil {
 		return nil, err
 	}
@@ -721,6 +723,7 @@ func (h *benchHarness) pipelineConfig(name, input string, g consumer.Guarantee) 
 	if cfg.Format, err = decode.ParseFormat(h.cfg.gen.Format); err != nil {
 		return cfg, nil, err
 	}
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, err
 	}
@@ -732,7 +735,16 @@ func (h *benchHarness) pipelineConfig(name, input string, g consumer.Guarantee) 
 }
 
 func (h *benchHarness) ensureTopics(ctx context.Context, cfg consumer.Config) error {
-	if err := ensureTopics(ctx, cfg, int32(h.cfg.partitions)); err != nil {
+	cl, err := kafkaclient.NewConfig(h.brokers).NewClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	topics := kafkaclient.PipelineTopics{Input: cfg.InputTopic, Output: cfg.OutputTopic, DLQ: cfg.DLQTopic}
+	if !cfg.DisableChangelog {
+		topics.Changelog = cfg.ChangelogTopic
+	}
+	if err := kafkaclient.EnsurePipelineTopics(ctx, cl, topics, int32(h.cfg.partitions)); err != nil {
 		return err
 	}
 	h.topics = append(h.topics, cfg.OutputTopic, cfg.DLQTopic)
@@ -810,7 +822,7 @@ func (h *benchHarness) pipelinePhase(ctx context.Context, input string, g consum
 	ph.StartupSeconds = first.Sub(begin).Seconds()
 	ph.Results = st.Results
 	ph.RecordsWritten = st.RecordsWritten
-	ph.DeadLettered = sum(st.DeadLettered)
+	ph.DeadLettered = cli.Sum(st.DeadLettered)
 	setRates(&ph, first, last)
 	return ph, nil
 }
@@ -1303,7 +1315,7 @@ func startKfake(ctx context.Context, child bool) (*embeddedBroker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded kafka: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, exe, "bench", "--serve-kfake")
+	cmd := exec.CommandContext(ctx, exe, "--serve-kfake")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -1322,7 +1334,7 @@ func startKfake(ctx context.Context, child bool) (*embeddedBroker, error) {
 		b.stop()
 		return nil, fmt.Errorf("embedded kafka process did not report its address: %w", err)
 	}
-	b.addrs = splitList(strings.TrimSpace(line))
+	b.addrs = cli.SplitList(strings.TrimSpace(line))
 	if len(b.addrs) == 0 {
 		b.stop()
 		return nil, fmt.Errorf("embedded kafka process reported no address: %q", line)
@@ -1355,13 +1367,13 @@ func (b *embeddedBroker) peakRSS() int64 {
 }
 
 // serveKfake is the child side of startKfake.
-func serveKfake(e env) error {
+func serveKfake(e cli.Env) error {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		return fmt.Errorf("start embedded kafka: %w", err)
 	}
 	defer cluster.Close()
-	fmt.Fprintln(e.stdout, strings.Join(cluster.ListenAddrs(), ","))
-	_, err = io.Copy(io.Discard, e.stdin)
+	fmt.Fprintln(e.Stdout, strings.Join(cluster.ListenAddrs(), ","))
+	_, err = io.Copy(io.Discard, e.Stdin)
 	return err
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sshlateral/sshlateral/consumer/decode"
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// eventTime decodes line and returns its event time.
+func eventTime(t *testing.T, line []byte) time.Time {
+	t.Helper()
+	dec, err := decode.NewDecoder(decode.FormatAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev processor.Event
+	outcome, err := dec.DecodeFull(line, &ev)
+	if err != nil || outcome != decode.OutcomeEvent {
+		t.Fatalf("decode %q: %v, %v", line, outcome, err)
+	}
+	return ev.Time
+}
+
+// --rebase shifts every time form the decoders accept by the same amount and
+// keeps its layout; the decoded event time moves by exactly that amount.
+func TestRebaseEveryTimeForm(t *testing.T) {
+	sysmon := string(bytes.SplitN(sampleEvents, []byte("\n"), 2)[0])
+	_, xml, ok := strings.Cut(sysmon, " sysmon: ")
+	if !ok {
+		t.Fatalf("sample line has no syslog header: %q", sysmon)
+	}
+	const delta = 49*time.Hour + 30*time.Minute
+	cim := `{"_time":%s,"dest":"web-01","user":"root","process":"ssh -o BatchMode=yes db-01 sh -c 'id'","process_name":"ssh","process_id":4242,"parent_process":"bash","parent_process_name":"bash","parent_process_id":4200}`
+	cases := []struct {
+		name       string
+		line       string
+		wantText   []string // in the shifted line
+		decodeTime bool     // the decoded event time moves by delta
+	}{
+		{"sysmon UtcTime and SystemTime behind an RFC 3339 syslog header", sysmon,
+			[]string{"2026-11-04T11:23:00.156000+00:00 web-01", `SystemTime="2026-11-04T11:23:00.156000000Z"`, ">2026-11-04 11:23:00.000<"}, true},
+		{"sysmon behind an RFC 3164 syslog header", "Nov  2 09:53:00 web-01 sysmon: " + xml,
+			[]string{"Nov  4 11:23:00 web-01 sysmon: "}, true},
+		{"RFC 3164 header with priority, across the new year", "<14>Dec 31 23:00:00 web-01 sysmon: " + xml,
+			[]string{"<14>Jan  3 00:30:00 web-01 sysmon: "}, true},
+		{"CIM epoch number", strings.Replace(cim, "%s", "1793613543.111", 1),
+			[]string{`"_time":1793791743.111,`}, true},
+		{"CIM epoch string", strings.Replace(cim, "%s", `"1793613543"`, 1),
+			[]string{`"_time":"1793791743",`}, true},
+		{"CIM RFC 3339 string", strings.Replace(cim, "%s", `"2026-11-02T09:53:00.000Z"`, 1),
+			[]string{`"_time":"2026-11-04T11:23:00.000Z",`}, true},
+		{"CIM RFC 3339 string with offset", strings.Replace(cim, "%s", `"2026-11-02T10:53:00+01:00"`, 1),
+			[]string{`"_time":"2026-11-04T12:23:00+01:00",`}, true},
+		{"CIM RFC 3339 string with a zero offset", strings.Replace(cim, "%s", `"2026-11-02T09:53:00+00:00"`, 1),
+			[]string{`"_time":"2026-11-04T11:23:00+00:00",`}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := &rebaser{delta: delta, year: 2026}
+			got := rb.apply([]byte(tc.line))
+			for _, w := range tc.wantText {
+				if !bytes.Contains(got, []byte(w)) {
+					t.Errorf("shifted line lacks %q:\n%s", w, got)
+				}
+			}
+			if tc.decodeTime {
+				if before, after := eventTime(t, []byte(tc.line)), eventTime(t, got); !after.Equal(before.Add(delta)) {
+					t.Errorf("event time %s, want %s + %s", after, before, delta)
+				}
+			}
+		})
+	}
+}
+
+// The first pass finds the first process event, skipping lines that are
+// not one, and aims it at now.
+func TestRebaserAimsFirstEventAtNow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.log")
+	first := `{"_time":"2026-11-02T09:53:00Z","dest":"web-01","user":"root","process":"ls","process_name":"ls","process_id":1,"parent_process":"bash","parent_process_name":"bash","parent_process_id":2}`
+	if err := os.WriteFile(path, []byte("banner line\n"+first+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	rb, err := newRebaser(lineReader{max: defaultMaxRecordBytes}, []string{path}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := eventTime(t, rb.apply([]byte(first))); !got.Equal(now) {
+		t.Fatalf("first event rebased to %s, want %s", got, now)
+	}
+}
