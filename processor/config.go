@@ -91,6 +91,21 @@ type Config struct {
 	// counted in PartitionStats.Forced; later matches in it are LATE.
 	// Default 100000.
 	MaxOpenGroups int
+	// MaxFuture is how far an event time may run ahead of the wall clock
+	// (--max-future). A later event moves no clock: CheckEventTime reports
+	// ErrFutureEventTime and Process and Advance ignore it. Default 15m;
+	// positive, at most 8784h.
+	MaxFuture time.Duration
+	// MaxStateBytes bounds the estimated bytes of open window state
+	// (--max-state-bytes), used when Budget is nil to give the partition a
+	// budget of its own. Beyond it the open host window with the oldest end
+	// is closed early, as for MaxOpenGroups. Default 128 MiB; 0 disables
+	// the bound (bytes are still counted).
+	MaxStateBytes int64
+	// Budget, when set, is shared by every partition created with it, so
+	// that MaxStateBytes-like bounds hold per process (NewBudget); it then
+	// replaces MaxStateBytes. Default nil.
+	Budget *Budget
 }
 
 // DefaultConfig returns the ESCU schedule: 60-minute windows ending at :50,
@@ -104,6 +119,8 @@ func DefaultConfig() Config {
 		Emit:          EmitEarly,
 		Match:         MatchESCU,
 		MaxOpenGroups: 100000,
+		MaxFuture:     15 * time.Minute,
+		MaxStateBytes: 128 << 20,
 	}
 }
 
@@ -147,6 +164,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOpenGroups < 1 {
 		bad("max-open-groups must be positive, got %d", c.MaxOpenGroups)
+	}
+	if c.MaxFuture <= 0 || c.MaxFuture > maxGrace {
+		bad("max-future must be positive and at most %s, got %s", maxGrace, c.MaxFuture)
+	}
+	if c.MaxStateBytes < 0 {
+		bad("max-state-bytes must not be negative (0 disables), got %d", c.MaxStateBytes)
 	}
 	return errors.Join(errs...)
 }
