@@ -297,16 +297,26 @@ func (p *Partition) Tick(now time.Time, out []Result) []Result {
 
 // Flush closes every open host window (end of input for scan, or shutdown),
 // emitting FINALs as a normal close would, and moves the partition clock to
-// the latest end it closed so that those windows stay closed: a later match
-// in one of them is LATE rather than a second EARLY under the same alert id.
+// the latest end it closed (or force-closed earlier) so that those windows
+// stay closed: a later match in one of them is LATE rather than a second
+// EARLY under the same alert id. Afterwards the partition holds no state
+// but that clock.
 func (p *Partition) Flush(out []Result) []Result {
 	p.restoreIndex = nil
-	if len(p.heap) == 0 {
+	if len(p.heap) == 0 && len(p.forced) == 0 {
 		return out
 	}
-	latest := p.heap[0].end
+	var latest int64
+	first := true
 	for _, w := range p.heap {
-		latest = max(latest, w.end)
+		if first || w.end > latest {
+			latest, first = w.end, false
+		}
+	}
+	for _, end := range p.forced {
+		if first || end > latest {
+			latest, first = end, false
+		}
 	}
 	out = p.closeWindows(out, latest)
 	p.raiseLine(latest)
