@@ -229,7 +229,9 @@ func (p *Partition) windowStart(t int64) int64 {
 //     Stats().Late, never dropped;
 //   - FINALs of host windows that MaxOpenGroups or the budget force-closed;
 //   - FINALs of the event's host's windows its advanced clock closed;
-//   - FINALs of host windows the advanced partition clock closed.
+//   - FINALs of host windows the budget force-closed (when another
+//     partition sharing it pushed it over) and of those the advanced
+//     partition clock closed.
 //
 // A non-matching event costs little more than Advance and does not allocate.
 func (p *Partition) Process(e *Event, now time.Time, out []Result) []Result {
@@ -252,8 +254,9 @@ func (p *Partition) Process(e *Event, now time.Time, out []Result) []Result {
 // (rejected by the prefilter before its dest was read): its event time
 // moves the partition clock and its arrival resets the idle timer. An
 // event whose time fails CheckEventTime changes nothing. It may append
-// FINALs of windows the partition clock closed, and does not allocate
-// otherwise.
+// FINALs of windows the partition clock closed (or, while the partition is
+// over its share of an exceeded Budget, force-closed), and does not
+// allocate otherwise.
 func (p *Partition) Advance(eventTime, now time.Time, out []Result) []Result {
 	t, ok := eventNanos(eventTime)
 	nowNs := wallNanos(now)
@@ -373,6 +376,9 @@ func (p *Partition) advance(t, nowNs int64, out []Result) []Result {
 		p.metaDirty = true
 	}
 	p.raiseLine(min(p.newest, nowNs) - p.grace)
+	if b := p.budget; b.limit > 0 && p.bytes > 0 && b.used.Load() > b.limit {
+		out = p.shed(out)
+	}
 	return p.closeDue(out)
 }
 
