@@ -498,15 +498,7 @@ func (p *Partition) settle(nowNs int64, out []Result) []Result {
 			p.forgetHost(h)
 			continue
 		}
-		var c int64
-		for i, w := range h.wins {
-			for j, g := range w.groups {
-				if (i == 0 && j == 0) || g.last > c {
-					c = g.last
-				}
-			}
-		}
-		h.clock = min(c, limit)
+		h.clock = min(latestInWindows(h.wins), limit)
 		p.markHostDirty(h)
 	}
 	return out

@@ -95,95 +95,106 @@ func (p *Partition) DrainChanges(out []StateChange) []StateChange {
 // validates the restored clocks against its wall clock (see Process).
 func (p *Partition) Restore(c StateChange) error {
 	key := string(c.Key)
+	var err error
 	switch {
 	case key == metaKey:
-		var m meta
-		if len(c.Value) > 0 {
-			var err error
-			if m, err = decodeMeta(c.Value); err != nil {
-				return fmt.Errorf("restore changelog key %q: %w", key, err)
-			}
-		}
-		p.restored = true
-		p.hasLine, p.line = m.hasLine, m.line
-		p.hasNewest, p.newest = m.hasNewest, m.newest
-		p.charge(-forcedSlotBytes * int64(len(p.forced)))
-		clear(p.forced)
-		for _, f := range m.forced {
-			p.forced[f.hw] = f.end
-		}
-		p.charge(forcedSlotBytes * int64(len(p.forced)))
-		p.recomputeMinForcedEnd()
-		return nil
+		err = p.restoreMeta(c.Value)
 	case strings.HasPrefix(key, hostKeyPrefix):
-		dest := key[len(hostKeyPrefix):]
-		var clock int64
-		if len(c.Value) > 0 {
-			var err error
-			if clock, err = decodeHost(c.Value); err != nil {
-				return fmt.Errorf("restore changelog key %q: %w", key, err)
-			}
-		}
-		p.restored = true
-		h := p.hosts[dest]
-		if len(c.Value) == 0 {
-			if h != nil {
-				h.persisted = false
-				if len(h.wins) == 0 {
-					p.forgetHost(h)
-				} else {
-					h.clock = latestInWindows(h.wins)
-				}
-			}
-			return nil
-		}
-		if h == nil {
-			h = p.restoreHost(dest, clock)
-		}
-		h.clock = max(h.clock, clock)
-		h.persisted = true
-		return nil
+		err = p.restoreHostClock(key[len(hostKeyPrefix):], c.Value)
 	case strings.HasPrefix(key, groupKeyPrefix):
-		id := key[len(groupKeyPrefix):]
-		index := p.groupIndex()
-		if len(c.Value) == 0 {
-			if old := index[id]; old != nil {
-				p.removeGroup(old)
+		err = p.restoreGroup(key[len(groupKeyPrefix):], c.Value)
+	default:
+		err = errors.New("not a processor key")
+	}
+	if err != nil {
+		return fmt.Errorf("restore changelog key %q: %w", key, err)
+	}
+	p.restored = true
+	return nil
+}
+
+func (p *Partition) restoreMeta(v []byte) error {
+	var m meta
+	if len(v) > 0 {
+		var err error
+		if m, err = decodeMeta(v); err != nil {
+			return err
+		}
+	}
+	p.hasLine, p.line = m.hasLine, m.line
+	p.hasNewest, p.newest = m.hasNewest, m.newest
+	p.charge(-forcedSlotBytes * int64(len(p.forced)))
+	clear(p.forced)
+	for _, f := range m.forced {
+		p.forced[f.hw] = f.end
+	}
+	p.charge(forcedSlotBytes * int64(len(p.forced)))
+	p.recomputeMinForcedEnd()
+	return nil
+}
+
+func (p *Partition) restoreHostClock(dest string, v []byte) error {
+	h := p.hosts[dest]
+	if len(v) == 0 {
+		if h != nil {
+			h.persisted = false
+			if len(h.wins) == 0 {
+				p.forgetHost(h)
+			} else {
+				h.clock = latestInWindows(h.wins)
 			}
-			return nil
 		}
-		g, err := decodeGroup(c.Value)
-		if err != nil {
-			return fmt.Errorf("restore changelog key %q: %w", key, err)
-		}
-		if g.alertID != id {
-			return fmt.Errorf("restore changelog key %q: %w: value is the group of alert id %s", key, ErrCorruptState, g.alertID)
-		}
-		hw := hostWindow{dest: g.key.Dest, start: g.start}
-		if w := p.windows[hw]; w != nil && w.end != g.end {
-			return fmt.Errorf("restore changelog key %q: %w: window end %s conflicts with restored window end %s",
-				key, ErrCorruptState, fromNanos(g.end).Format(timeFormat), fromNanos(w.end).Format(timeFormat))
-		}
-		p.restored = true
+		return nil
+	}
+	clock, err := decodeHost(v)
+	if err != nil {
+		return err
+	}
+	if h == nil {
+		h = p.restoreHost(dest, clock)
+	}
+	h.clock = max(h.clock, clock)
+	h.persisted = true
+	return nil
+}
+
+func (p *Partition) restoreGroup(id string, v []byte) error {
+	index := p.groupIndex()
+	if len(v) == 0 {
 		if old := index[id]; old != nil {
 			p.removeGroup(old)
 		}
-		h := p.hosts[g.key.Dest]
-		if h == nil {
-			h = p.restoreHost(g.key.Dest, g.last)
-		}
-		h.clock = max(h.clock, g.last)
-		w := p.windows[hw]
-		if w == nil {
-			w = &window{hw: hw, end: g.end, host: h}
-			p.addWindow(w)
-		}
-		g.persisted = true
-		p.addGroup(w, g)
-		index[id] = g
 		return nil
 	}
-	return fmt.Errorf("restore changelog key %q: not a processor key", key)
+	g, err := decodeGroup(v)
+	if err != nil {
+		return err
+	}
+	if g.alertID != id {
+		return fmt.Errorf("%w: value is the group of alert id %s", ErrCorruptState, g.alertID)
+	}
+	hw := hostWindow{dest: g.key.Dest, start: g.start}
+	if w := p.windows[hw]; w != nil && w.end != g.end {
+		return fmt.Errorf("%w: window end %s conflicts with restored window end %s",
+			ErrCorruptState, fromNanos(g.end).Format(timeFormat), fromNanos(w.end).Format(timeFormat))
+	}
+	if old := index[id]; old != nil {
+		p.removeGroup(old)
+	}
+	h := p.hosts[g.key.Dest]
+	if h == nil {
+		h = p.restoreHost(g.key.Dest, g.last)
+	}
+	h.clock = max(h.clock, g.last)
+	w := p.windows[hw]
+	if w == nil {
+		w = &window{hw: hw, end: g.end, host: h}
+		p.addWindow(w)
+	}
+	g.persisted = true
+	p.addGroup(w, g)
+	index[id] = g
+	return nil
 }
 
 // restoreHost adds a host clock read from the changelog: it is not dirty,
