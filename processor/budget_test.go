@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestStateBytesAccounting(t *testing.T) {
@@ -135,4 +136,26 @@ func BenchmarkStateBytes(b *testing.B) {
 	}
 	b.ReportMetric(heapPer, "heapB/group")
 	b.ReportMetric(countedPer, "countedB/group")
+}
+
+// TestDiscardChangesKeepsOnlyOpenState: without a changelog, closed groups
+// must not stay reachable through the pending changes.
+func TestDiscardChangesKeepsOnlyOpenState(t *testing.T) {
+	for _, discard := range []bool{false, true} {
+		p := newTestPartition(t, func(c *Config) { c.DiscardChanges = discard })
+		for i := range 2000 {
+			ts := at(0, 0, 0, 0).Add(time.Duration(i) * time.Minute)
+			p.Process(positive(fmt.Sprint("host-", i%50), "1", ts), ts, nil)
+		}
+		pending := len(p.dirty) + len(p.dirtyHosts) + len(p.tombstones) + len(p.hostTombstones)
+		switch {
+		case discard && pending != 0:
+			t.Errorf("DiscardChanges: %d pending changes kept", pending)
+		case !discard && pending < 2000-p.Stats().OpenGroups:
+			t.Errorf("with a changelog only %d changes pending, want every group", pending)
+		}
+		if changes := p.DrainChanges(nil); discard && (len(changes) != 1 || string(changes[0].Key) != metaKey) {
+			t.Errorf("DiscardChanges drained %s, want only meta", describe(changes))
+		}
+	}
 }

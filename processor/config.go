@@ -106,6 +106,11 @@ type Config struct {
 	// that MaxStateBytes-like bounds hold per process (NewBudget); it then
 	// replaces MaxStateBytes. Default nil.
 	Budget *Budget
+	// DiscardChanges keeps no state changes, for callers without a
+	// changelog (scan): DrainChanges then returns only the meta entry, and
+	// memory stays bounded by the open state instead of growing with every
+	// group until the next drain. Default false.
+	DiscardChanges bool
 }
 
 // DefaultConfig returns the ESCU schedule: 60-minute windows ending at :50,

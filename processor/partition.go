@@ -668,14 +668,14 @@ func (p *Partition) forgetHost(h *host) {
 }
 
 func (p *Partition) markDirty(g *group) {
-	if !g.queued {
+	if !g.queued && !p.cfg.DiscardChanges {
 		g.queued = true
 		p.dirty = append(p.dirty, g)
 	}
 }
 
 func (p *Partition) markHostDirty(h *host) {
-	if !h.queued {
+	if !h.queued && !p.cfg.DiscardChanges {
 		h.queued = true
 		p.dirtyHosts = append(p.dirtyHosts, h)
 	}
