@@ -67,7 +67,10 @@ func (w *window) find(k *GroupKey) *group {
 }
 
 // host is the event-time clock of one dest: the newest time among its
-// accepted events while the partition keeps it.
+// matching events while the partition keeps it. Non-matching events move
+// only the partition clock: most reach the partition without a dest
+// (rejected by the prefilter), and looking up the others would cost every
+// event a map access for no change in results.
 type host struct {
 	dest       string
 	clock      int64 // unix ns
@@ -113,7 +116,7 @@ type group struct {
 // Windows are kept per host: a matching event of dest d at time t belongs to
 // the host window (d, start(t)) and, in it, to the group KeyOf(e). Two clocks
 // close them (docs/windows.md):
-//   - each host's own clock, the newest time among its accepted events: a
+//   - each host's own clock, the newest time among its matching events: a
 //     host window closes when that clock minus Grace reaches its end, so a
 //     host's results depend on its own events only;
 //   - the partition clock, which closes the windows of hosts that fell
@@ -233,7 +236,8 @@ func (p *Partition) windowStart(t int64) int64 {
 //     partition sharing it pushed it over) and of those the advanced
 //     partition clock closed.
 //
-// A non-matching event costs little more than Advance and does not allocate.
+// A non-matching event costs what Advance costs plus the matcher, and does
+// not allocate.
 func (p *Partition) Process(e *Event, now time.Time, out []Result) []Result {
 	t, ok := eventNanos(e.Time)
 	nowNs := wallNanos(now)
@@ -244,8 +248,6 @@ func (p *Partition) Process(e *Event, now time.Time, out []Result) []Result {
 	out = p.touch(now, nowNs, out)
 	if Match(p.cfg.Match, e) {
 		out = p.add(e, t, out)
-	} else if h := p.hosts[orNull(e.Dest)]; h != nil {
-		out = p.advanceHost(h, t, out)
 	}
 	return p.advance(t, nowNs, out)
 }
@@ -302,8 +304,8 @@ func (p *Partition) Tick(now time.Time, out []Result) []Result {
 // emitting FINALs as a normal close would, and moves the partition clock to
 // the latest end it closed (or force-closed earlier) so that those windows
 // stay closed: a later match in one of them is LATE rather than a second
-// EARLY under the same alert id. Afterwards the partition holds no state
-// but that clock.
+// EARLY under the same alert id. Afterwards the partition holds no windows;
+// only host clocks still ahead of the partition clock remain.
 func (p *Partition) Flush(out []Result) []Result {
 	p.restoreIndex = nil
 	if len(p.heap) == 0 && len(p.forced) == 0 {
