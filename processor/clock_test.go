@@ -255,3 +255,27 @@ func TestRestoreDiscardsPoisonedClock(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigValidateBounds(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string // "" means valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"zero max future", func(c *Config) { c.MaxFuture = 0 }, "max-future must be positive"},
+		{"huge max future", func(c *Config) { c.MaxFuture = 400 * 24 * time.Hour }, "max-future must be positive and at most 8784h0m0s"},
+		{"negative max state bytes", func(c *Config) { c.MaxStateBytes = -1 }, "max-state-bytes must not be negative"},
+		{"unbounded state bytes", func(c *Config) { c.MaxStateBytes = 0 }, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			c.mutate(&cfg)
+			err := cfg.Validate()
+			if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+				t.Errorf("Validate() = %v, want %q", err, c.want)
+			}
+		})
+	}
+}

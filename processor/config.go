@@ -74,12 +74,12 @@ type Config struct {
 	// Default 50m, giving [hh:50, hh+1:50) like ESCU's hourly -70m@m..-10m@m
 	// schedule. Must be in [0, Window) and a whole number of milliseconds.
 	Offset time.Duration
-	// Grace is how far the watermark trails the newest event time seen
-	// (--grace). Default 10m. At most 8784h.
+	// Grace is how far a close line trails its clock, a host's own or the
+	// partition's (--grace; docs/windows.md). Default 10m. At most 8784h.
 	Grace time.Duration
 	// IdleClose is the wall-clock time without events after which Tick moves
-	// the watermark to now-Grace, so that quiet partitions still close their
-	// windows (--idle-close). Default 1m; 0 disables.
+	// the partition clock's line to now-Grace, so that quiet partitions still
+	// close their windows (--idle-close). Default 1m; 0 disables.
 	IdleClose time.Duration
 	// Emit selects early or final emission (--emit). Default EmitEarly.
 	Emit EmitMode
