@@ -282,7 +282,18 @@ func decodeHost(v []byte) (int64, error) {
 	if err := d.finish(); err != nil {
 		return 0, err
 	}
+	if !timeInRange(clock) {
+		return 0, fmt.Errorf("%w: host value: clock %d out of range", ErrCorruptState, clock)
+	}
 	return clock, nil
+}
+
+// timeInRange bounds restored times to what the partition can produce (and
+// the older version clamped to, ±2^62 ns) plus a window and grace of slack,
+// so that no arithmetic on them overflows.
+func timeInRange(v int64) bool {
+	const slack = int64(maxWindow + maxGrace)
+	return v >= -(1<<62)-slack && v <= 1<<62+slack
 }
 
 func encodeGroup(g *group) []byte {
@@ -341,6 +352,8 @@ func decodeGroup(v []byte) (*group, error) {
 	switch {
 	case flags&^1 != 0:
 		return nil, fmt.Errorf("%w: group value: unknown flags %#x", ErrCorruptState, flags)
+	case !timeInRange(g.start) || !timeInRange(g.end):
+		return nil, fmt.Errorf("%w: group value: window [%d, %d) out of range", ErrCorruptState, g.start, g.end)
 	case g.start >= g.end:
 		return nil, fmt.Errorf("%w: group value: window start %d not before end %d", ErrCorruptState, g.start, g.end)
 	case g.count < 1:
@@ -439,6 +452,9 @@ func decodeMeta(v []byte) (meta, error) {
 	}
 	m.hasLine = flags&1 != 0
 	m.hasNewest = flags&2 != 0
+	if !timeInRange(m.line) || !timeInRange(m.newest) {
+		return meta{}, fmt.Errorf("%w: meta value: watermark %d or newest event time %d out of range", ErrCorruptState, m.line, m.newest)
+	}
 	return m, nil
 }
 

@@ -2,7 +2,9 @@ package processor
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -277,6 +279,8 @@ func TestRestoreRejectsCorruptValues(t *testing.T) {
 	outside.last = outside.end
 	emptyDest := *g
 	emptyDest.key.Dest = ""
+	farPast := *g
+	farPast.start, farPast.first, farPast.last = math.MinInt64, math.MinInt64, math.MinInt64
 
 	cases := []struct {
 		name   string
@@ -303,6 +307,9 @@ func TestRestoreRejectsCorruptValues(t *testing.T) {
 		{"host wrong tag", with(hostClock, edit(hostClock.Value, 0, 'G')), "tag 'G', want 'H'"},
 		{"host trailing bytes", with(hostClock, append(bytes.Clone(hostClock.Value), 0)), "1 trailing bytes"},
 		{"host truncated", with(hostClock, hostClock.Value[:2]), "truncated or overlong varint reading clock"},
+		{"host clock out of range", with(hostClock, binary.AppendVarint([]byte{'H', 1}, math.MinInt64)), "clock -9223372036854775808 out of range"},
+		{"meta watermark out of range", with(meta, append(binary.AppendVarint([]byte{'M', 2, 1}, math.MaxInt64), 0, 0)), "out of range"},
+		{"group window out of range", with(group, encodeGroup(&farPast)), "out of range"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
