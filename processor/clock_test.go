@@ -109,7 +109,8 @@ func TestOwnClockClosesOwnWindows(t *testing.T) {
 		t.Fatalf("web-2 within its own grace emitted %+v", rs)
 	}
 	wantOne(t, p.Process(positive("web-1", "100", at(10, 48, 0, 0)), now, nil), EmissionLate)
-	r = wantOne(t, p.Tick(at(11, 0, 0, 0), nil), EmissionFinal)
+	p.Tick(at(11, 0, 0, 0), nil) // the first Tick after events starts the idle timer
+	r = wantOne(t, p.Tick(at(11, 1, 0, 0), nil), EmissionFinal)
 	if r.Key.Dest != "web-2" || r.Count != 2 {
 		t.Errorf("idle close emitted %+v, want web-2's window with both matches", r)
 	}
@@ -277,5 +278,35 @@ func TestConfigValidateBounds(t *testing.T) {
 				t.Errorf("Validate() = %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestCatchUpWithAppendTimes: reading a backlog, the worker passes each
+// record's append time as its arrival, so the partition clock is held to
+// the backlog's own time: an event dated ahead of its append time by more
+// than MaxFuture is ignored, one dated "now" relative to an old append is
+// bounded by that append time, and the real idle timer (Ticks between
+// polls) does not mistake old arrivals for idleness.
+func TestCatchUpWithAppendTimes(t *testing.T) {
+	p := newTestPartition(t, finalMode)
+	wall := at(18, 0, 0, 0) // the consumer restarts hours later
+	p.Tick(wall, nil)
+	var rs []Result
+	// The backlog: web-1's matches at 10:40..10:49, appended a second later;
+	// mallory's record, appended at 10:41, is dated 18:00.
+	rs = p.Process(positive("web-1", "1", at(10, 40, 0, 0)), at(10, 40, 1, 0), rs)
+	rs = p.Advance(wall, at(10, 41, 0, 0), rs)
+	rs = p.Process(negative("mallory", wall), at(10, 41, 0, 0), rs)
+	rs = p.Tick(wall.Add(time.Minute), rs) // a poll came back empty
+	for m := 42; m < 50; m++ {
+		rs = p.Process(positive("web-1", "1", at(10, m, 0, 0)), at(10, m, 1, 0), rs)
+	}
+	rs = p.Tick(wall.Add(90*time.Second), rs)
+	rs = p.Advance(at(11, 0, 0, 0), at(11, 0, 1, 0), rs)
+	if len(rs) != 1 || rs[0].Emission != EmissionFinal || rs[0].Count != 9 {
+		t.Fatalf("got %+v, want one FINAL of count 9", rs)
+	}
+	if s := p.Stats(); s.Ignored != 2 {
+		t.Errorf("stats %+v, want mallory's two records ignored", s)
 	}
 }

@@ -151,6 +151,10 @@ type Partition struct {
 	bytes    int64
 	released bool
 
+	// The idle timer runs on the wall clock of Ticks alone, so that Process
+	// and Advance may be given append times: arrived records that an event
+	// came since the last Tick, lastArrival the first Tick after it.
+	arrived        bool
 	armed          bool // lastArrival is set: the idle timer runs
 	lastArrival    time.Time
 	restored       bool // Restore ran; the next call with a wall clock validates clocks
@@ -219,9 +223,13 @@ func (p *Partition) windowStart(t int64) int64 {
 }
 
 // Process applies the matcher to a fully decoded event, then updates window
-// state and the clocks by the event's time; now is the wall clock of its
-// arrival. An event whose time fails CheckEventTime(e.Time, now,
-// MaxFuture) changes nothing and is counted in Stats().Ignored. Results are
+// state and the clocks by the event's time. now is the wall clock of its
+// arrival: best the time the record was appended to the input (its broker
+// timestamp, capped at the current time), so that a backlog read after an
+// outage keeps the bounds it would have had live; the current time is
+// correct too, but then bounds a backlog by the present only. An event
+// whose time fails CheckEventTime(e.Time, now, MaxFuture) changes nothing
+// and is counted in Stats().Ignored. Results are
 // appended to out in this order:
 //   - after a Restore, FINALs of restored windows that lie beyond the wall
 //     clock plus MaxFuture (state written before the future bound existed);
@@ -245,7 +253,7 @@ func (p *Partition) Process(e *Event, now time.Time, out []Result) []Result {
 		p.stats.Ignored++
 		return out
 	}
-	out = p.touch(now, nowNs, out)
+	out = p.touch(nowNs, out)
 	if Match(p.cfg.Match, e) {
 		out = p.add(e, t, out)
 	}
@@ -266,18 +274,19 @@ func (p *Partition) Advance(eventTime, now time.Time, out []Result) []Result {
 		p.stats.Ignored++
 		return out
 	}
-	out = p.touch(now, nowNs, out)
+	out = p.touch(nowNs, out)
 	return p.advance(t, nowNs, out)
 }
 
 // Tick closes windows of a partition that has been idle: when no Process or
 // Advance came for IdleClose of wall-clock time, the partition clock moves
 // to now-Grace (never backwards) and the host windows it passes close. The
-// idle timer starts at the last Process or Advance, or, on a new or
-// restored partition, at its first Tick: a restored partition therefore
-// closes due windows one IdleClose after the restart even if no event ever
-// arrives, without racing the backlog the consumer is about to read.
-// IdleClose 0 disables the idle close. Tick also sheds state while the
+// idle timer runs on the Ticks' wall clock alone: it restarts at the first
+// Tick after an event (so idleness is measured with the granularity of the
+// Ticks) and, on a new or restored partition, at its first Tick: a
+// restored partition therefore closes due windows one IdleClose after the
+// restart even if no event ever arrives, without racing the backlog the
+// consumer is about to read. IdleClose 0 disables the idle close. Tick also sheds state while the
 // partition is over its share of an exceeded Budget.
 func (p *Partition) Tick(now time.Time, out []Result) []Result {
 	p.restoreIndex = nil
@@ -289,8 +298,8 @@ func (p *Partition) Tick(now time.Time, out []Result) []Result {
 	if p.cfg.IdleClose <= 0 {
 		return out
 	}
-	if !p.armed {
-		p.armed, p.lastArrival = true, now
+	if p.arrived || !p.armed {
+		p.arrived, p.armed, p.lastArrival = false, true, now
 		return out
 	}
 	if now.Sub(p.lastArrival) < p.cfg.IdleClose {
@@ -359,9 +368,8 @@ func (p *Partition) Stats() PartitionStats {
 	return s
 }
 
-func (p *Partition) touch(now time.Time, nowNs int64, out []Result) []Result {
-	p.armed = true
-	p.lastArrival = now
+func (p *Partition) touch(nowNs int64, out []Result) []Result {
+	p.arrived = true
 	p.restoreIndex = nil
 	if p.restored {
 		out = p.settle(nowNs, out)
