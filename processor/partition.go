@@ -125,8 +125,9 @@ type group struct {
 //     clock minus Grace; see Tick). Watermark returns it.
 //
 // Events dated more than MaxFuture ahead of the wall clock, or outside the
-// supported range, move no clock. Clocks never move back. A closed host
-// window never reopens: later matches for it are LATE.
+// supported range, move no clock. Clocks never move back, and a closed host
+// window never reopens (later matches for it are LATE), except where the
+// first call after a Restore discards a clock found beyond the future bound.
 type Partition struct {
 	cfg                              Config
 	window, offset, grace, maxFuture int64
