@@ -74,12 +74,12 @@ type Config struct {
 	// Default 50m, giving [hh:50, hh+1:50) like ESCU's hourly -70m@m..-10m@m
 	// schedule. Must be in [0, Window) and a whole number of milliseconds.
 	Offset time.Duration
-	// Grace is how far the watermark trails the newest event time seen
-	// (--grace). Default 10m. At most 8784h.
+	// Grace is how far a close line trails its clock, a host's own or the
+	// partition's (--grace; docs/windows.md). Default 10m. At most 8784h.
 	Grace time.Duration
 	// IdleClose is the wall-clock time without events after which Tick moves
-	// the watermark to now-Grace, so that quiet partitions still close their
-	// windows (--idle-close). Default 1m; 0 disables.
+	// the partition clock's line to now-Grace, so that quiet partitions still
+	// close their windows (--idle-close). Default 1m; 0 disables.
 	IdleClose time.Duration
 	// Emit selects early or final emission (--emit). Default EmitEarly.
 	Emit EmitMode
@@ -91,6 +91,26 @@ type Config struct {
 	// counted in PartitionStats.Forced; later matches in it are LATE.
 	// Default 100000.
 	MaxOpenGroups int
+	// MaxFuture is how far an event time may run ahead of the wall clock
+	// (--max-future). A later event moves no clock: CheckEventTime reports
+	// ErrFutureEventTime and Process and Advance ignore it. Default 15m;
+	// positive, at most 8784h.
+	MaxFuture time.Duration
+	// MaxStateBytes bounds the estimated bytes of open window state
+	// (--max-state-bytes), used when Budget is nil to give the partition a
+	// budget of its own. Beyond it the open host window with the oldest end
+	// is closed early, as for MaxOpenGroups. Default 128 MiB; 0 disables
+	// the bound (bytes are still counted).
+	MaxStateBytes int64
+	// Budget, when set, is shared by every partition created with it, so
+	// that MaxStateBytes-like bounds hold per process (NewBudget); it then
+	// replaces MaxStateBytes. Default nil.
+	Budget *Budget
+	// DiscardChanges keeps no state changes, for callers without a
+	// changelog (scan): DrainChanges then returns only the meta entry, and
+	// memory stays bounded by the open state instead of growing with every
+	// group until the next drain. Default false.
+	DiscardChanges bool
 }
 
 // DefaultConfig returns the ESCU schedule: 60-minute windows ending at :50,
@@ -104,6 +124,8 @@ func DefaultConfig() Config {
 		Emit:          EmitEarly,
 		Match:         MatchESCU,
 		MaxOpenGroups: 100000,
+		MaxFuture:     15 * time.Minute,
+		MaxStateBytes: 128 << 20,
 	}
 }
 
@@ -159,6 +181,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOpenGroups < 1 {
 		bad("MaxOpenGroups", "must be positive, got %d", c.MaxOpenGroups)
+	}
+	if c.MaxFuture <= 0 || c.MaxFuture > maxGrace {
+		bad("max-future must be positive and at most %s, got %s", maxGrace, c.MaxFuture)
+	}
+	if c.MaxStateBytes < 0 {
+		bad("max-state-bytes must not be negative (0 disables), got %d", c.MaxStateBytes)
 	}
 	return errors.Join(errs...)
 }

@@ -175,10 +175,12 @@ func FuzzPartition(f *testing.F) {
 						t.Fatalf("Restore own changelog: %v", err)
 					}
 				}
-				if !restored.Watermark().Equal(p.Watermark()) || restored.Stats().OpenGroups != p.Stats().OpenGroups {
-					t.Fatalf("restored watermark %s groups %d, want %s %d", restored.Watermark(),
-						restored.Stats().OpenGroups, p.Watermark(), p.Stats().OpenGroups)
+				rs, ps := restored.Stats(), p.Stats()
+				if !restored.Watermark().Equal(p.Watermark()) || rs.OpenGroups != ps.OpenGroups || rs.StateBytes != ps.StateBytes {
+					t.Fatalf("restored watermark %s groups %d bytes %d, want %s %d %d", restored.Watermark(),
+						rs.OpenGroups, rs.StateBytes, p.Watermark(), ps.OpenGroups, ps.StateBytes)
 				}
+				p.Release()
 				p = restored
 				// A restored idle timer starts at the next call; give both
 				// the same next call, an event older than any watermark.
@@ -190,8 +192,8 @@ func FuzzPartition(f *testing.F) {
 		}
 		step(op{kind: opFlush})
 		sameResults(t, got, want)
-		if s := p.Stats(); s.OpenGroups != 0 || s.OpenWindows != 0 {
-			t.Fatalf("open after Flush: %+v", s)
+		if s := p.Stats(); s.OpenGroups != 0 || s.OpenWindows != 0 || s.StateBytes != 0 || s.Hosts != 0 {
+			t.Fatalf("state left after Flush: %+v", s)
 		}
 		var total int64
 		for _, c := range chk.latest {
@@ -274,15 +276,20 @@ func FuzzRestore(f *testing.F) {
 	src.Process(positive("web-1", "1", at(10, 0, 0, 0)), at(10, 0, 1, 0), nil)
 	src.Process(positive("web-2", "1", at(10, 1, 0, 0)), at(10, 1, 1, 0), nil)
 	for _, c := range src.DrainChanges(nil) {
-		f.Add(string(c.Key) == metaKey, c.Value)
+		f.Add(string(c.Key) == metaKey, c.Value) // group, host and meta values
 	}
 	f.Add(false, []byte{'G', 1})
 	f.Add(true, []byte{'M', 1, 1, 2, 0})
+	f.Add(false, []byte{'H', 1, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
 	f.Fuzz(func(t *testing.T, isMeta bool, value []byte) {
 		p, _ := NewPartition(DefaultConfig())
 		key := []byte(metaKey)
 		var g *group
-		if !isMeta {
+		switch {
+		case isMeta:
+		case len(value) > 0 && value[0] == hostTag:
+			key = hostChangeKey("web-1")
+		default:
 			var err error
 			if g, err = decodeGroup(value); err != nil {
 				g = nil

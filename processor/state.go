@@ -2,6 +2,7 @@ package processor
 
 import (
 	"cmp"
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,25 +18,32 @@ type StateChange struct {
 }
 
 // Changelog keys. Every group has its own key (prefix + alert id, stable for
-// the group's life); the watermark and force-closed windows share metaKey.
+// the group's life), every host clock its own (prefix + dest); the partition
+// clock and force-closed windows share metaKey.
 const (
 	metaKey        = "sshlateral/processor/meta"
 	groupKeyPrefix = "sshlateral/processor/group/"
+	hostKeyPrefix  = "sshlateral/processor/host/"
 )
 
 // Value encodings: a tag byte, a version byte, then varints and
-// uvarint-length-prefixed strings.
+// uvarint-length-prefixed strings. Meta version 1 (one watermark, written
+// before per-host clocks) is still read: its watermark becomes the
+// partition line, validated like any restored clock.
 const (
 	groupTag     = 'G'
 	metaTag      = 'M'
-	stateVersion = 1
+	hostTag      = 'H'
+	stateVersion = 1 // groups and hosts
+	metaVersion  = 2
 )
 
 // DrainChanges appends every state change since the last drain and forgets
 // them: one entry per group that changed and is still open (its encoded
 // state, including whether its EARLY went out), a tombstone per group that
-// closed after an earlier drain wrote it, and the meta entry (watermark and
-// force-closed windows) if it changed. A group that opened and closed between
+// closed after an earlier drain wrote it, a tombstone per forgotten host
+// clock and an entry per host clock that moved, then the meta entry
+// (partition clock and force-closed windows) if it changed. A group that opened and closed between
 // two drains leaves no entry. Applying the entries in order with Restore on a
 // fresh Partition reproduces the state, hence the same future results.
 func (p *Partition) DrainChanges(out []StateChange) []StateChange {
@@ -54,6 +62,23 @@ func (p *Partition) DrainChanges(out []StateChange) []StateChange {
 	}
 	clear(p.tombstones)
 	p.tombstones = p.tombstones[:0]
+	// Tombstones first: a host forgotten and seen again since the last
+	// drain ends with its new value.
+	for _, dest := range p.hostTombstones {
+		out = append(out, StateChange{Key: hostChangeKey(dest)})
+	}
+	clear(p.hostTombstones)
+	p.hostTombstones = p.hostTombstones[:0]
+	for _, h := range p.dirtyHosts {
+		h.queued = false
+		if h.gone {
+			continue
+		}
+		out = append(out, StateChange{Key: hostChangeKey(h.dest), Value: encodeHost(h.clock)})
+		h.persisted = true
+	}
+	clear(p.dirtyHosts)
+	p.dirtyHosts = p.dirtyHosts[:0]
 	if p.metaDirty {
 		out = append(out, StateChange{Key: []byte(metaKey), Value: p.encodeMeta()})
 		p.metaDirty = false
@@ -66,63 +91,132 @@ func (p *Partition) DrainChanges(out []StateChange) []StateChange {
 // (nil or empty Value) deletes it; entries of different keys may come in any
 // order. A restored group keeps the window bounds it was opened with. The
 // error names the key and what is wrong with the value; the partition is
-// unchanged then.
+// unchanged then. The first Process, Advance or Tick after the last Restore
+// validates the restored clocks against its wall clock (see Process).
 func (p *Partition) Restore(c StateChange) error {
 	key := string(c.Key)
+	var err error
 	switch {
 	case key == metaKey:
-		if len(c.Value) == 0 {
-			p.hasWatermark, p.watermark = false, 0
-			clear(p.forced)
-			return nil
-		}
-		m, err := decodeMeta(c.Value)
-		if err != nil {
-			return fmt.Errorf("restore changelog key %q: %w", key, err)
-		}
-		p.hasWatermark, p.watermark = m.hasWatermark, m.watermark
-		clear(p.forced)
-		for _, f := range m.forced {
-			p.forced[f.hw] = f.end
-		}
-		p.recomputeMinForcedEnd()
-		return nil
+		err = p.restoreMeta(c.Value)
+	case strings.HasPrefix(key, hostKeyPrefix):
+		err = p.restoreHostClock(key[len(hostKeyPrefix):], c.Value)
 	case strings.HasPrefix(key, groupKeyPrefix):
-		id := key[len(groupKeyPrefix):]
-		index := p.groupIndex()
-		if len(c.Value) == 0 {
-			if old := index[id]; old != nil {
-				p.removeGroup(old)
+		err = p.restoreGroup(key[len(groupKeyPrefix):], c.Value)
+	default:
+		err = errors.New("not a processor key")
+	}
+	if err != nil {
+		return fmt.Errorf("restore changelog key %q: %w", key, err)
+	}
+	p.restored = true
+	return nil
+}
+
+func (p *Partition) restoreMeta(v []byte) error {
+	var m meta
+	if len(v) > 0 {
+		var err error
+		if m, err = decodeMeta(v); err != nil {
+			return err
+		}
+	}
+	p.hasLine, p.line = m.hasLine, m.line
+	p.hasNewest, p.newest = m.hasNewest, m.newest
+	p.charge(-forcedSlotBytes * int64(len(p.forced)))
+	clear(p.forced)
+	for _, f := range m.forced {
+		p.forced[f.hw] = f.end
+	}
+	p.charge(forcedSlotBytes * int64(len(p.forced)))
+	p.recomputeMinForcedEnd()
+	return nil
+}
+
+func (p *Partition) restoreHostClock(dest string, v []byte) error {
+	h := p.hosts[dest]
+	if len(v) == 0 {
+		if h != nil {
+			h.persisted = false
+			if len(h.wins) == 0 {
+				p.forgetHost(h)
+			} else {
+				h.clock = latestInWindows(h.wins)
 			}
-			return nil
 		}
-		g, err := decodeGroup(c.Value)
-		if err != nil {
-			return fmt.Errorf("restore changelog key %q: %w", key, err)
-		}
-		if g.alertID != id {
-			return fmt.Errorf("restore changelog key %q: %w: value is the group of alert id %s", key, ErrCorruptState, g.alertID)
-		}
-		hw := hostWindow{dest: g.key.Dest, start: g.start}
-		if w := p.windows[hw]; w != nil && w.end != g.end {
-			return fmt.Errorf("restore changelog key %q: %w: window end %s conflicts with restored window end %s",
-				key, ErrCorruptState, fromNanos(g.end).Format(timeFormat), fromNanos(w.end).Format(timeFormat))
-		}
+		return nil
+	}
+	clock, err := decodeHost(v)
+	if err != nil {
+		return err
+	}
+	if h == nil {
+		h = p.restoreHost(dest, clock)
+	}
+	h.clock = max(h.clock, clock)
+	h.persisted = true
+	return nil
+}
+
+func (p *Partition) restoreGroup(id string, v []byte) error {
+	index := p.groupIndex()
+	if len(v) == 0 {
 		if old := index[id]; old != nil {
 			p.removeGroup(old)
 		}
-		w := p.windows[hw]
-		if w == nil {
-			w = &window{hw: hw, end: g.end, groups: make(map[GroupKey]*group, 1)}
-			p.addWindow(w)
-		}
-		g.persisted = true
-		w.groups[g.key] = g
-		p.openGroups++
-		index[id] = g
 		return nil
 	}
-	return fmt.Errorf("restore changelog key %q: not a processor key", key)
+	g, err := decodeGroup(v)
+	if err != nil {
+		return err
+	}
+	if g.alertID != id {
+		return fmt.Errorf("%w: value is the group of alert id %s", ErrCorruptState, g.alertID)
+	}
+	hw := hostWindow{dest: g.key.Dest, start: g.start}
+	if w := p.windows[hw]; w != nil && w.end != g.end {
+		return fmt.Errorf("%w: window end %s conflicts with restored window end %s",
+			ErrCorruptState, fromNanos(g.end).Format(timeFormat), fromNanos(w.end).Format(timeFormat))
+	}
+	if old := index[id]; old != nil {
+		p.removeGroup(old)
+	}
+	h := p.hosts[g.key.Dest]
+	if h == nil {
+		h = p.restoreHost(g.key.Dest, g.last)
+	}
+	h.clock = max(h.clock, g.last)
+	w := p.windows[hw]
+	if w == nil {
+		w = &window{hw: hw, end: g.end, host: h}
+		p.addWindow(w)
+	}
+	g.persisted = true
+	p.addGroup(w, g)
+	index[id] = g
+	return nil
+}
+
+// restoreHost adds a host clock read from the changelog: it is not dirty,
+// and waits in the idle queue until it gets windows or is forgotten.
+func (p *Partition) restoreHost(dest string, clock int64) *host {
+	h := &host{dest: dest, clock: clock, idleQueued: true}
+	p.hosts[dest] = h
+	p.charge(hostStructBytes + hostSlotBytes)
+	heap.Push(&p.idle, idleHost{at: clock, h: h})
+	return h
+}
+
+func latestInWindows(wins []*window) int64 {
+	var c int64
+	for i, w := range wins {
+		for j, g := range w.groups {
+			if (i == 0 && j == 0) || g.last > c {
+				c = g.last
+			}
+		}
+	}
+	return c
 }
 
 const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
@@ -132,7 +226,7 @@ const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 func (p *Partition) groupIndex() map[string]*group {
 	if p.restoreIndex == nil {
 		p.restoreIndex = make(map[string]*group, p.openGroups)
-		for _, w := range p.windows {
+		for _, w := range p.heap {
 			for _, g := range w.groups {
 				p.restoreIndex[g.alertID] = g
 			}
@@ -143,12 +237,17 @@ func (p *Partition) groupIndex() map[string]*group {
 
 func (p *Partition) removeGroup(g *group) {
 	hw := hostWindow{dest: g.key.Dest, start: g.start}
-	if w := p.windows[hw]; w != nil && w.groups[g.key] == g {
-		delete(w.groups, g.key)
-		p.openGroups--
-		if len(w.groups) == 0 {
-			delete(p.windows, hw)
-			p.recomputeMinEnd()
+	if w := p.windows[hw]; w != nil {
+		if i := slices.Index(w.groups, g); i >= 0 {
+			w.groups = slices.Delete(w.groups, i, i+1)
+			if w.byKey != nil {
+				delete(w.byKey, g.key)
+			}
+			p.openGroups--
+			p.charge(-g.bytes)
+			if len(w.groups) == 0 {
+				p.dropWindow(w)
+			}
 		}
 	}
 	g.closed = true
@@ -166,6 +265,35 @@ func (p *Partition) recomputeMinForcedEnd() {
 
 func groupChangeKey(alertID string) []byte {
 	return append([]byte(groupKeyPrefix), alertID...)
+}
+
+func hostChangeKey(dest string) []byte {
+	return append([]byte(hostKeyPrefix), dest...)
+}
+
+func encodeHost(clock int64) []byte {
+	return binary.AppendVarint([]byte{hostTag, stateVersion}, clock)
+}
+
+func decodeHost(v []byte) (int64, error) {
+	d := decoder{buf: v}
+	d.header(hostTag, "host", stateVersion)
+	clock := d.varint("clock")
+	if err := d.finish(); err != nil {
+		return 0, err
+	}
+	if !timeInRange(clock) {
+		return 0, fmt.Errorf("%w: host value: clock %d out of range", ErrCorruptState, clock)
+	}
+	return clock, nil
+}
+
+// timeInRange bounds restored times to what the partition can produce (and
+// the older version clamped to, ±2^62 ns) plus a window and grace of slack,
+// so that no arithmetic on them overflows.
+func timeInRange(v int64) bool {
+	const slack = int64(maxWindow + maxGrace)
+	return v >= -(1<<62)-slack && v <= 1<<62+slack
 }
 
 func encodeGroup(g *group) []byte {
@@ -204,7 +332,7 @@ var groupStringNames = [11]string{"dest", "user", "parent_process_name", "proces
 
 func decodeGroup(v []byte) (*group, error) {
 	d := decoder{buf: v}
-	d.header(groupTag, "group")
+	d.header(groupTag, "group", stateVersion)
 	g := &group{}
 	g.start = d.varint("window start")
 	g.end = d.varint("window end")
@@ -224,6 +352,8 @@ func decodeGroup(v []byte) (*group, error) {
 	switch {
 	case flags&^1 != 0:
 		return nil, fmt.Errorf("%w: group value: unknown flags %#x", ErrCorruptState, flags)
+	case !timeInRange(g.start) || !timeInRange(g.end):
+		return nil, fmt.Errorf("%w: group value: window [%d, %d) out of range", ErrCorruptState, g.start, g.end)
 	case g.start >= g.end:
 		return nil, fmt.Errorf("%w: group value: window start %d not before end %d", ErrCorruptState, g.start, g.end)
 	case g.count < 1:
@@ -249,11 +379,13 @@ type forcedWindow struct {
 }
 
 type meta struct {
-	hasWatermark bool
-	watermark    int64
-	forced       []forcedWindow
+	hasLine, hasNewest bool
+	line, newest       int64
+	forced             []forcedWindow
 }
 
+// encodeMeta writes version 2: flags (1 line set, 2 newest set), the line,
+// the newest event time, then the force-closed windows.
 func (p *Partition) encodeMeta() []byte {
 	forced := make([]forcedWindow, 0, len(p.forced))
 	for hw, end := range p.forced {
@@ -263,14 +395,18 @@ func (p *Partition) encodeMeta() []byte {
 	slices.SortFunc(forced, func(a, b forcedWindow) int {
 		return cmp.Or(cmp.Compare(a.hw.dest, b.hw.dest), cmp.Compare(a.hw.start, b.hw.start))
 	})
-	b := make([]byte, 0, 16+len(forced)*32)
-	b = append(b, metaTag, stateVersion)
-	if p.hasWatermark {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
+	b := make([]byte, 0, 24+len(forced)*32)
+	b = append(b, metaTag, metaVersion)
+	var flags byte
+	if p.hasLine {
+		flags |= 1
 	}
-	b = binary.AppendVarint(b, p.watermark)
+	if p.hasNewest {
+		flags |= 2
+	}
+	b = append(b, flags)
+	b = binary.AppendVarint(b, p.line)
+	b = binary.AppendVarint(b, p.newest)
 	b = binary.AppendUvarint(b, uint64(len(forced)))
 	for _, f := range forced {
 		b = appendString(b, f.hw.dest)
@@ -282,10 +418,13 @@ func (p *Partition) encodeMeta() []byte {
 
 func decodeMeta(v []byte) (meta, error) {
 	d := decoder{buf: v}
-	d.header(metaTag, "meta")
+	version := d.header(metaTag, "meta", 1, metaVersion)
 	var m meta
-	has := d.byte("watermark flag")
-	m.watermark = d.varint("watermark")
+	flags := d.byte("clock flags")
+	m.line = d.varint("watermark")
+	if version >= 2 {
+		m.newest = d.varint("newest event time")
+	}
 	n := d.uvarint("forced window count")
 	// Each entry takes at least three bytes; a larger count is corrupt and
 	// must not size an allocation.
@@ -305,10 +444,17 @@ func decodeMeta(v []byte) (meta, error) {
 	if err := d.finish(); err != nil {
 		return meta{}, err
 	}
-	if has > 1 {
-		return meta{}, fmt.Errorf("%w: meta value: watermark flag %d, want 0 or 1", ErrCorruptState, has)
+	switch {
+	case version == 1 && flags > 1:
+		return meta{}, fmt.Errorf("%w: meta value: watermark flag %d, want 0 or 1", ErrCorruptState, flags)
+	case version >= 2 && flags > 3:
+		return meta{}, fmt.Errorf("%w: meta value: clock flags %#x, want at most 0x3", ErrCorruptState, flags)
 	}
-	m.hasWatermark = has == 1
+	m.hasLine = flags&1 != 0
+	m.hasNewest = flags&2 != 0
+	if !timeInRange(m.line) || !timeInRange(m.newest) {
+		return meta{}, fmt.Errorf("%w: meta value: watermark %d or newest event time %d out of range", ErrCorruptState, m.line, m.newest)
+	}
 	return m, nil
 }
 
@@ -330,21 +476,24 @@ func (d *decoder) fail(format string, args ...any) {
 	}
 }
 
-func (d *decoder) header(tag byte, what string) {
+// header checks the tag and that the version is one of versions, the
+// newest last, and returns the version.
+func (d *decoder) header(tag byte, what string, versions ...byte) byte {
 	d.what = what
 	if len(d.buf) < 2 {
 		d.fail("%d bytes, shorter than the header", len(d.buf))
-		return
+		return 0
 	}
 	if d.buf[0] != tag {
 		d.fail("tag %q, want %q", d.buf[0], tag)
-		return
+		return 0
 	}
-	if d.buf[1] != stateVersion {
-		d.fail("version %d, want %d", d.buf[1], stateVersion)
-		return
+	if !slices.Contains(versions, d.buf[1]) {
+		d.fail("version %d, want %d", d.buf[1], versions[len(versions)-1])
+		return 0
 	}
 	d.off = 2
+	return d.buf[1]
 }
 
 func (d *decoder) byte(field string) byte {

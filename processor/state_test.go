@@ -2,7 +2,9 @@ package processor
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -169,15 +171,19 @@ func TestDrainTombstones(t *testing.T) {
 	}
 	process(p, positive("web-1", "100", at(10, 1, 0, 0)))
 	second := p.DrainChanges(nil)
-	if len(second) != 2 || !bytes.Equal(second[0].Key, groupKeys[0]) || second[0].Value == nil {
-		t.Fatalf("drain after a duplicate %s, want a new value for the group and meta", describe(second))
+	if len(second) != 3 || !bytes.Equal(second[0].Key, groupKeys[0]) || second[0].Value == nil ||
+		string(second[1].Key) != hostKeyPrefix+"web-1" || second[1].Value == nil {
+		t.Fatalf("drain after a duplicate %s, want a new value for the group, web-1's clock and meta", describe(second))
 	}
 	// A group opened and closed between drains leaves no entry.
 	process(p, positive("web-2", "100", at(10, 2, 0, 0)))
 	p.Advance(at(11, 0, 0, 0), at(11, 0, 1, 0), nil)
 	third := p.DrainChanges(nil)
-	if len(third) != 2 || !bytes.Equal(third[0].Key, groupKeys[0]) || third[0].Value != nil || !hasKey(third, metaKey) {
-		t.Fatalf("drain after close %s, want the group's tombstone and meta", describe(third))
+	// web-2's clock came and went between drains; web-1's, behind the
+	// partition clock without windows, is forgotten.
+	if len(third) != 3 || !bytes.Equal(third[0].Key, groupKeys[0]) || third[0].Value != nil ||
+		string(third[1].Key) != hostKeyPrefix+"web-1" || third[1].Value != nil || !hasKey(third, metaKey) {
+		t.Fatalf("drain after close %s, want the group's and web-1's tombstones and meta", describe(third))
 	}
 
 	log := append(append(append([]StateChange(nil), first...), second...), third...)
@@ -240,17 +246,20 @@ func TestRestoreRejectsCorruptValues(t *testing.T) {
 	process(src, positive("web-1", "100", at(10, 0, 0, 0)))
 	process(src, positive("web-2", "100", at(10, 1, 0, 0))) // forces web-1: meta holds a forced window
 	changes := src.DrainChanges(nil)
-	var group, meta StateChange
+	var group, meta, hostClock StateChange
 	for _, c := range changes {
 		switch {
 		case string(c.Key) == metaKey:
 			meta = c
-		case c.Value != nil:
+		case c.Value == nil:
+		case strings.HasPrefix(string(c.Key), groupKeyPrefix):
 			group = c
+		case strings.HasPrefix(string(c.Key), hostKeyPrefix):
+			hostClock = c
 		}
 	}
-	if group.Value == nil || meta.Value == nil {
-		t.Fatalf("drain %s lacks a group or meta", describe(changes))
+	if group.Value == nil || meta.Value == nil || hostClock.Value == nil {
+		t.Fatalf("drain %s lacks a group, host or meta", describe(changes))
 	}
 	with := func(c StateChange, v []byte) StateChange { return StateChange{Key: c.Key, Value: v} }
 	edit := func(v []byte, i int, b byte) []byte {
@@ -270,6 +279,8 @@ func TestRestoreRejectsCorruptValues(t *testing.T) {
 	outside.last = outside.end
 	emptyDest := *g
 	emptyDest.key.Dest = ""
+	farPast := *g
+	farPast.start, farPast.first, farPast.last = math.MinInt64, math.MinInt64, math.MinInt64
 
 	cases := []struct {
 		name   string
@@ -288,9 +299,17 @@ func TestRestoreRejectsCorruptValues(t *testing.T) {
 		{"group empty dest", with(group, encodeGroup(&emptyDest)), `empty dest (missing fields are "null")`},
 		{"group under another key", StateChange{Key: groupChangeKey(strings.Repeat("0", 32)), Value: group.Value}, "value is the group of alert id"},
 		{"meta wrong tag", with(meta, edit(meta.Value, 0, 'G')), "tag 'G', want 'M'"},
-		{"meta bad flag", with(meta, edit(meta.Value, 2, 5)), "watermark flag 5"},
+		{"meta bad flag", with(meta, edit(meta.Value, 2, 5)), "clock flags 0x5"},
+		{"meta version 1 bad flag", with(meta, []byte{'M', 1, 2, 0, 0}), "watermark flag 2"},
+		{"meta unknown version", with(meta, edit(meta.Value, 1, 3)), "version 3, want 2"},
 		{"meta truncated", with(meta, meta.Value[:len(meta.Value)-1]), "truncated"},
-		{"meta huge forced count", with(meta, append(bytes.Clone(meta.Value[:3]), 0, 0xff, 0xff, 0xff, 0x0f)), "forced window count"},
+		{"meta huge forced count", with(meta, append(bytes.Clone(meta.Value[:3]), 0, 0, 0xff, 0xff, 0xff, 0x0f)), "forced window count"},
+		{"host wrong tag", with(hostClock, edit(hostClock.Value, 0, 'G')), "tag 'G', want 'H'"},
+		{"host trailing bytes", with(hostClock, append(bytes.Clone(hostClock.Value), 0)), "1 trailing bytes"},
+		{"host truncated", with(hostClock, hostClock.Value[:2]), "truncated or overlong varint reading clock"},
+		{"host clock out of range", with(hostClock, binary.AppendVarint([]byte{'H', 1}, math.MinInt64)), "clock -9223372036854775808 out of range"},
+		{"meta watermark out of range", with(meta, append(binary.AppendVarint([]byte{'M', 2, 1}, math.MaxInt64), 0, 0)), "out of range"},
+		{"group window out of range", with(group, encodeGroup(&farPast)), "out of range"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -311,7 +330,7 @@ func TestRestoreRejectsCorruptValues(t *testing.T) {
 		})
 	}
 	t.Run("every truncation fails", func(t *testing.T) {
-		for _, c := range []StateChange{group, meta} {
+		for _, c := range []StateChange{group, meta, hostClock} {
 			for n := 1; n < len(c.Value); n++ {
 				p := newTestPartition(t, func(cf *Config) { *cf = cfg })
 				if err := p.Restore(with(c, c.Value[:n])); err == nil {

