@@ -264,9 +264,9 @@ func TestConfigValidateBounds(t *testing.T) {
 		want   string // "" means valid
 	}{
 		{"defaults", func(*Config) {}, ""},
-		{"zero max future", func(c *Config) { c.MaxFuture = 0 }, "max-future must be positive"},
-		{"huge max future", func(c *Config) { c.MaxFuture = 400 * 24 * time.Hour }, "max-future must be positive and at most 8784h0m0s"},
-		{"negative max state bytes", func(c *Config) { c.MaxStateBytes = -1 }, "max-state-bytes must not be negative"},
+		{"zero max future", func(c *Config) { c.MaxFuture = 0 }, "MaxFuture: must be positive"},
+		{"huge max future", func(c *Config) { c.MaxFuture = 400 * 24 * time.Hour }, "MaxFuture: must be positive and at most 8784h0m0s"},
+		{"negative max state bytes", func(c *Config) { c.MaxStateBytes = -1 }, "MaxStateBytes: must not be negative"},
 		{"unbounded state bytes", func(c *Config) { c.MaxStateBytes = 0 }, ""},
 	}
 	for _, c := range cases {

@@ -183,10 +183,10 @@ func (c Config) Validate() error {
 		bad("MaxOpenGroups", "must be positive, got %d", c.MaxOpenGroups)
 	}
 	if c.MaxFuture <= 0 || c.MaxFuture > maxGrace {
-		bad("max-future must be positive and at most %s, got %s", maxGrace, c.MaxFuture)
+		bad("MaxFuture", "must be positive and at most %s, got %s", maxGrace, c.MaxFuture)
 	}
 	if c.MaxStateBytes < 0 {
-		bad("max-state-bytes must not be negative (0 disables), got %d", c.MaxStateBytes)
+		bad("MaxStateBytes", "must not be negative (0 disables), got %d", c.MaxStateBytes)
 	}
 	return errors.Join(errs...)
 }
