@@ -48,6 +48,10 @@ type Pipeline struct {
 // does not connect yet.
 func New(cfg Config, enc Encoder) (*Pipeline, error) {
 	cfg = cfg.WithDefaults()
+	if cfg.Processor.Budget == nil && cfg.Processor.MaxStateBytes > 0 {
+		// One byte budget for every partition of this process.
+		cfg.Processor.Budget = processor.NewBudget(cfg.Processor.MaxStateBytes)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}

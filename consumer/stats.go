@@ -42,6 +42,9 @@ type PartitionStat struct {
 	Watermark   time.Time // event-time watermark of the window state
 	OpenGroups  int
 	OpenWindows int
+	Hosts       int       // hosts with open state
+	StateBytes  int64     // estimated bytes of open window state
+	Ignored     int64     // events the processor ignored (out-of-range or future times)
 	LastEvent   time.Time // wall clock of the last record processed
 }
 

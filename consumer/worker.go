@@ -37,6 +37,9 @@ const (
 	DLQReasonDecode = "decode_error"
 	// DLQReasonTooLarge: the record exceeds MaxRecordBytes; it is not decoded.
 	DLQReasonTooLarge = "record_too_large"
+	// DLQReasonFuture: the event time is more than Processor.MaxFuture
+	// ahead of the wall clock; it would move no clock, so it is set aside.
+	DLQReasonFuture = "future_event_time"
 )
 
 const (
@@ -56,8 +59,9 @@ type State int32
 
 const (
 	// StateRestoring: the worker is reading its window state from the
-	// changelog; fetching for its partition is paused.
-	StateRestoring State = iota
+	// changelog; fetching for its partition is paused. (The zero State is
+	// none of these: a PartitionStat made by hand says nothing.)
+	StateRestoring State = iota + 1
 	// StateRunning: the worker processes records.
 	StateRunning
 	// StateStopped: the worker has ended (revoked, lost, shut down or failed).
@@ -72,6 +76,8 @@ func (s State) String() string {
 		return "running"
 	case StateStopped:
 		return "stopped"
+	case 0:
+		return "unknown"
 	}
 	return "state(" + strconv.Itoa(int(s)) + ")"
 }
@@ -147,6 +153,7 @@ func (p *Pipeline) newWorker(cl *kgo.Client, d delivery, partition int32) *worke
 		done:      make(chan struct{}),
 		highWater: -1,
 	}
+	w.state.Store(int32(StateRestoring))
 	w.publishStats()
 	return w
 }
@@ -169,6 +176,11 @@ func (w *worker) run(hard context.Context) {
 	defer w.setState(StateStopped)
 	ctx, cancel := context.WithCancel(hard)
 	defer cancel()
+	defer func() {
+		if w.part != nil {
+			w.part.Release() // its bytes leave the process budget
+		}
+	}()
 	go func() {
 		// A stop during the restore ends the restore; a stop while
 		// running lets the job in hand finish (the loop checks quit).
@@ -311,17 +323,31 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 			continue
 		}
 		outcome, derr := w.decode(r.Value, &w.ev)
+		if derr == nil && outcome != decode.OutcomeSkip {
+			derr = processor.CheckEventTime(w.ev.Time, now, w.p.cfg.Processor.MaxFuture)
+		}
 		if derr != nil {
-			b.deadLetter(w.deadLetter(r, DLQReasonDecode, derr), DLQReasonDecode)
+			reason := DLQReasonDecode
+			if errors.Is(derr, processor.ErrFutureEventTime) {
+				reason = DLQReasonFuture
+			}
+			b.deadLetter(w.deadLetter(r, reason, derr), reason)
 			continue
+		}
+		// The record's append time, never later than now, is its
+		// arrival: a backlog read at once must not look like live data
+		// to the partition clock.
+		arrival := now
+		if !r.Timestamp.IsZero() && r.Timestamp.Before(now) {
+			arrival = r.Timestamp
 		}
 		switch outcome {
 		case decode.OutcomeEvent:
 			events++
-			w.results = w.part.Process(&w.ev, now, w.results)
+			w.results = w.part.Process(&w.ev, arrival, w.results)
 		case decode.OutcomeNoMatch:
 			prefiltered++
-			w.results = w.part.Advance(w.ev.Time, now, w.results)
+			w.results = w.part.Advance(w.ev.Time, arrival, w.results)
 		case decode.OutcomeSkip:
 			w.p.stats.countSkip(w.dec.LastSkipReason())
 		}
@@ -502,6 +528,7 @@ func (w *worker) publishStats() {
 		st := w.part.Stats()
 		ps.Watermark = w.part.Watermark()
 		ps.OpenGroups, ps.OpenWindows = st.OpenGroups, st.OpenWindows
+		ps.Hosts, ps.StateBytes, ps.Ignored = st.Hosts, st.StateBytes, st.Ignored
 	}
 	w.p.stats.setPartition(w.tp, ps)
 }

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +17,9 @@ import (
 
 // TestHostileInput: records built to break the pipeline (a dead letter
 // larger than any producer or broker limit, an error message quoting half
-// a megabyte) and a DLQ topic missing at start. The pipeline waits, not
+// a megabyte, a non-matching event of another host dated 2099 that would
+// move the partition's clock past every window) and a DLQ topic missing at
+// start. The pipeline waits, not
 // ready, until the topic exists, then dead-letters each record bounded and
 // marked, keeps every true positive, and never stops.
 func TestHostileInput(t *testing.T) {
@@ -38,7 +42,11 @@ func TestHostileInput(t *testing.T) {
 			// An unknown entity of 520 KB: the decoder's error quotes it.
 			[]byte(`<Event><System><EventID>1</EventID></System><EventData><Data Name="CommandLine">&` +
 				strings.Repeat("x", 520_000) + `;</Data></EventData></Event>`),
+			// Shares a partition with true positives (keyed like them).
+			sysmonLine(genEvent{host: g.events[0].host, user: "svc", parentImage: "/usr/bin/bash", image: "/usr/bin/true",
+				cmd: "/usr/bin/true", pid: 7, ppid: 1, at: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}),
 		}
+		wantReasons := map[string]int{consumer.DLQReasonDecode: 2, consumer.DLQReasonFuture: 1}
 		var mixed [][]byte
 		for i, l := range lines {
 			mixed = append(mixed, l)
@@ -65,8 +73,10 @@ func TestHostileInput(t *testing.T) {
 		if len(dl) != len(hostile) {
 			t.Fatalf("dead letters: got %d, want %d", len(dl), len(hostile))
 		}
+		gotReasons := map[string]int{}
 		for _, r := range dl {
 			h := headers(r)
+			gotReasons[h[consumer.HeaderDLQReason]]++
 			if n := len(h[consumer.HeaderDLQError]); n == 0 || n > 300 {
 				t.Errorf("dead letter at offset %d: error header of %d bytes, want 1..300", r.Offset, n)
 			}
@@ -83,11 +93,20 @@ func TestHostileInput(t *testing.T) {
 				t.Errorf("dead letter at offset %d of %d bytes marked truncated", r.Offset, len(r.Value))
 			}
 		}
+		if fmt.Sprint(gotReasons) != fmt.Sprint(wantReasons) {
+			t.Errorf("dead-letter reasons %v, want %v", gotReasons, wantReasons)
+		}
 		st := in.p.Stats()
 		if got := sumMap(st.DeadLettered); got != int64(len(hostile)) {
 			t.Errorf("dead-letter counter %d, want %d", got, len(hostile))
 		}
-		t.Logf("%s: hostile input: rows=%d dead_letters=%d dlq_failures=%d lost=0", b.Name(), len(rows), len(dl), st.DeadLetterFailures)
+		report := fmt.Sprintf("hostile %s: rows=%d found=%d missing=0 dead_letters=%d (%v) dlq_failures=%d", b.Name(), len(rows), len(rows), len(dl), gotReasons, st.DeadLetterFailures)
+		t.Log(report)
+		if path := os.Getenv(envScenarioReport); path != "" {
+			if err := appendLine(path, report); err != nil {
+				t.Errorf("scenario report: %v", err)
+			}
+		}
 	})
 }
 

@@ -26,6 +26,8 @@ func addProcessorFlags(fs *flag.FlagSet, defaultEmit processor.EmitMode) *proces
 	fs.DurationVar(&c.Grace, "grace", c.Grace, "event-time grace before a window closes")
 	fs.DurationVar(&c.IdleClose, "idle-close", c.IdleClose, "wall-clock idle time after which a quiet partition closes due windows (0 disables)")
 	fs.IntVar(&c.MaxOpenGroups, "max-open-groups", c.MaxOpenGroups, "bound on open groups per partition; beyond it the oldest window closes early")
+	fs.DurationVar(&c.MaxFuture, "max-future", c.MaxFuture, "an event time further ahead of the wall clock is dead-lettered (future_event_time) and moves no clock")
+	fs.Int64Var(&c.MaxStateBytes, "max-state-bytes", c.MaxStateBytes, "bound on the estimated bytes of open window state per process (0: none); beyond it the oldest window closes early")
 	return &c
 }
 
@@ -76,6 +78,9 @@ func addPipelineFlags(fs *flag.FlagSet, defaultEmit processor.EmitMode) *pipelin
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "exactly-once: broker-side transaction timeout (below --session-timeout)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "deadline for the final flush and commit")
 	fs.StringVar(&c.TransactionalID, "transactional-id", "", "exactly-once: stable transactional id, e.g. the pod name (default <group>-<random>)")
+	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", c.MaxRecordBytes, "input records larger than this are dead-lettered (record_too_large), not decoded")
+	fs.IntVar(&c.DeadLetterMaxBytes, "dlq-max-bytes", c.DeadLetterMaxBytes, "bound on a dead letter's value; longer ones are truncated, with headers saying so")
+	fs.IntVar(&c.MaxSessionRestarts, "max-session-restarts", c.MaxSessionRestarts, "exactly-once: in-process session replacements in a row without a commit before the process exits")
 	pf.proc = addProcessorFlags(fs, defaultEmit)
 	pf.out = addOutputFlags(fs)
 	return pf
@@ -144,8 +149,10 @@ var flagNames = map[string]string{
 	"SessionTimeout": "session-timeout", "ShutdownTimeout": "shutdown-timeout",
 	"Processor.Window": "window", "Processor.Offset": "window-offset", "Processor.Grace": "grace",
 	"Processor.IdleClose": "idle-close", "Processor.Emit": "emit", "Processor.Match": "match",
-	"Processor.MaxOpenGroups": "max-open-groups",
-	"SchemaID":                "schema-id", "Wire": "wire-format",
+	"Processor.MaxOpenGroups": "max-open-groups", "Processor.MaxFuture": "max-future",
+	"Processor.MaxStateBytes": "max-state-bytes", "MaxRecordBytes": "max-record-bytes",
+	"DeadLetterMaxBytes": "dlq-max-bytes", "MaxSessionRestarts": "max-session-restarts",
+	"SchemaID": "schema-id", "Wire": "wire-format",
 }
 
 // flagErrors rewrites the field errors in err as "--flag: problem", so that

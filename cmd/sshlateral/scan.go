@@ -163,8 +163,11 @@ func cmdScan(ctx context.Context, e cli.Env, args []string) error {
 // follow its event time, and end of input closes every open window.
 func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format decode.Format, prefilter bool, cfg processor.Config,
 	sink func([]processor.Result) error, s *scanSummary) error {
-	// Idle close is wall-clock; a file has no idle time.
+	// Idle close is wall-clock; a file has no idle time. Without a
+	// changelog no state change is kept, so memory stays bounded by the
+	// open groups rather than every group ever seen.
 	cfg.IdleClose = 0
+	cfg.DiscardChanges = true
 	part, err := processor.NewPartition(cfg)
 	if err != nil {
 		return err
@@ -183,10 +186,6 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 		results = results[:0]
 		return err
 	}
-	// No changelog here, but the partition queues state changes until
-	// drained: drain (and drop) them now and then, so that memory stays
-	// bounded by the open groups rather than every group ever seen.
-	const drainEvery = 4096
 	var changes []processor.StateChange
 	now := time.Now()
 	err = lr.each(files, func(file string, lineNo int, line []byte) error {
@@ -194,9 +193,7 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 			return err
 		}
 		s.Lines++
-		if s.Lines%drainEvery == 0 {
-			changes = part.DrainChanges(changes[:0])
-		}
+		changes = part.DrainChanges(changes[:0]) // only the meta entry
 		var outcome decode.Outcome
 		var derr error
 		if prefilter {
@@ -208,6 +205,14 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 			s.Errors++
 			fmt.Fprintf(e.Stderr, "%s:%d: %v\n", file, lineNo, derr)
 			return nil
+		}
+		if outcome != decode.OutcomeSkip {
+			// A clock from the future would move no window; say so.
+			if err := processor.CheckEventTime(ev.Time, now, cfg.MaxFuture); err != nil {
+				s.Errors++
+				fmt.Fprintf(e.Stderr, "%s:%d: %v\n", file, lineNo, err)
+				return nil
+			}
 		}
 		switch outcome {
 		case decode.OutcomeEvent:

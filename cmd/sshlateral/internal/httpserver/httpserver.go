@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sshlateral/sshlateral/cmd/sshlateral/internal/metrics"
+	"github.com/sshlateral/sshlateral/consumer"
 )
 
 // Readiness decides /readyz: ready when the instance owns at least one input
@@ -38,23 +39,31 @@ type readyReport struct {
 type partitionReport struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
+	State     string `json:"state"` // restoring or running
 	Lag       int64  `json:"lag"`
 }
 
 func (r *Readiness) Check() readyReport {
 	rep := readyReport{MaxLag: r.MaxLag, Partitions: []partitionReport{}}
 	parts := r.Src.Partitions()
-	lagging := 0
+	lagging, restoring := 0, 0
 	for _, ps := range parts {
 		lag := metrics.PartitionLag(ps)
-		rep.Partitions = append(rep.Partitions, partitionReport{Topic: ps.Topic, Partition: ps.Partition, Lag: lag})
+		rep.Partitions = append(rep.Partitions, partitionReport{Topic: ps.Topic, Partition: ps.Partition, State: ps.State.String(), Lag: lag})
+		if ps.State == consumer.StateRestoring {
+			restoring++
+		}
 		if lag > r.MaxLag {
 			lagging++
 		}
 	}
-	switch {
+	switch why := r.Src.NotReady(); {
 	case r.Draining.Load():
 		rep.Reason = "shutting down"
+	case why != "":
+		rep.Reason = why
+	case restoring > 0:
+		rep.Reason = fmt.Sprintf("%d of %d partitions restoring state from the changelog", restoring, len(parts))
 	case len(parts) == 0:
 		rep.Reason = "no input partition assigned"
 	case lagging > 0:

@@ -22,9 +22,16 @@ import (
 
 // fakePipeline is a metrics.PipelineStats whose numbers the test moves.
 type fakePipeline struct {
-	mu    sync.Mutex
-	stats consumer.Stats
-	parts []consumer.PartitionStat
+	mu       sync.Mutex
+	stats    consumer.Stats
+	parts    []consumer.PartitionStat
+	notReady string
+}
+
+func (f *fakePipeline) NotReady() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.notReady
 }
 
 func (f *fakePipeline) Stats() consumer.Stats {
@@ -165,10 +172,13 @@ func TestMetricsEndpoint(t *testing.T) {
 		Results:        map[string]int64{"EARLY": 5, "FINAL": 2, "LATE": 1},
 		Suppressed:     map[string]int64{"ansible": 3},
 		RecordsWritten: 16, Rebalances: 2, CommitFailures: 1, Aborts: 6,
+		KafkaErrors:        map[string]int64{"connection": 3, "fetch": 2},
+		DeadLetterFailures: 1, SessionRestarts: 2,
 	},
-		consumer.PartitionStat{Topic: "in", Partition: 0, Consumed: 700, NextOffset: 700, HighWater: 750,
-			Watermark: testNow.Add(-90 * time.Second), OpenGroups: 4, OpenWindows: 2, LastEvent: testNow.Add(-time.Second)},
-		consumer.PartitionStat{Topic: "in", Partition: 1, Consumed: 500, NextOffset: 900, HighWater: 800},
+		consumer.PartitionStat{Topic: "in", Partition: 0, State: consumer.StateRunning, Consumed: 700, NextOffset: 700, HighWater: 750,
+			Watermark: testNow.Add(-90 * time.Second), OpenGroups: 4, OpenWindows: 2, LastEvent: testNow.Add(-time.Second),
+			StateBytes: 4096, Ignored: 7},
+		consumer.PartitionStat{Topic: "in", Partition: 1, State: consumer.StateRestoring, Consumed: 500, NextOffset: 900, HighWater: 800},
 	)
 	after := scrape(t, base)
 	wantSamples(t, after, map[string]float64{
@@ -186,6 +196,14 @@ func TestMetricsEndpoint(t *testing.T) {
 		"sshlateral_commit_failures_total":                                                 1,
 		"sshlateral_transaction_aborts_total":                                              6,
 		"sshlateral_assigned_partitions":                                                   2,
+		"sshlateral_kafka_errors_total{kind=\"connection\"}":                               3,
+		"sshlateral_kafka_errors_total{kind=\"fetch\"}":                                    2,
+		"sshlateral_dead_letter_failures_total":                                            1,
+		"sshlateral_session_restarts_total":                                                2,
+		"sshlateral_partition_state_bytes{partition=\"0\",topic=\"in\"}":                   4096,
+		"sshlateral_partition_ignored_events_total{partition=\"0\",topic=\"in\"}":          7,
+		"sshlateral_partition_restoring{partition=\"0\",topic=\"in\"}":                     0,
+		"sshlateral_partition_restoring{partition=\"1\",topic=\"in\"}":                     1,
 		"sshlateral_partition_consumed_records_total{partition=\"0\",topic=\"in\"}":        700,
 		"sshlateral_partition_consumed_records_total{partition=\"1\",topic=\"in\"}":        500,
 		"sshlateral_partition_lag_records{partition=\"0\",topic=\"in\"}":                   50,
@@ -233,22 +251,30 @@ func TestReadyz(t *testing.T) {
 	base, ready := startTestOps(t, src, metrics.Options{}, 100, false)
 	caughtUp := consumer.PartitionStat{Topic: "in", Partition: 0, NextOffset: 1000, HighWater: 1050}
 	lagging := consumer.PartitionStat{Topic: "in", Partition: 1, NextOffset: 1000, HighWater: 1101}
+	restoring := consumer.PartitionStat{Topic: "in", Partition: 2, State: consumer.StateRestoring}
 	steps := []struct {
 		name     string
 		parts    []consumer.PartitionStat
+		notReady string
 		draining bool
 		code     int
 		reason   string
 	}{
-		{"no partition assigned", nil, false, http.StatusServiceUnavailable, "no input partition assigned"},
-		{"assigned and caught up", []consumer.PartitionStat{caughtUp}, false, http.StatusOK, ""},
-		{"one partition lagging", []consumer.PartitionStat{caughtUp, lagging}, false, http.StatusServiceUnavailable, "1 of 2 partitions lag more than 100"},
-		{"lag at the bound", []consumer.PartitionStat{caughtUp, {Topic: "in", Partition: 1, NextOffset: 1000, HighWater: 1100}}, false, http.StatusOK, ""},
-		{"shutting down", []consumer.PartitionStat{caughtUp}, true, http.StatusServiceUnavailable, "shutting down"},
+		{"brokers unreachable", nil, "cannot reach brokers 127.0.0.1:9: dial tcp", false, http.StatusServiceUnavailable, "cannot reach brokers"},
+		{"topic missing", nil, "missing topics: sshlateral.dlq", false, http.StatusServiceUnavailable, "missing topics: sshlateral.dlq"},
+		{"no partition assigned", nil, "", false, http.StatusServiceUnavailable, "no input partition assigned"},
+		{"restoring", []consumer.PartitionStat{caughtUp, restoring}, "", false, http.StatusServiceUnavailable, "1 of 2 partitions restoring"},
+		{"assigned and caught up", []consumer.PartitionStat{caughtUp}, "", false, http.StatusOK, ""},
+		{"one partition lagging", []consumer.PartitionStat{caughtUp, lagging}, "", false, http.StatusServiceUnavailable, "1 of 2 partitions lag more than 100"},
+		{"lag at the bound", []consumer.PartitionStat{caughtUp, {Topic: "in", Partition: 1, NextOffset: 1000, HighWater: 1100}}, "", false, http.StatusOK, ""},
+		{"shutting down", []consumer.PartitionStat{caughtUp}, "", true, http.StatusServiceUnavailable, "shutting down"},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			src.set(consumer.Stats{}, s.parts...)
+			src.mu.Lock()
+			src.notReady = s.notReady
+			src.mu.Unlock()
 			ready.Draining.Store(s.draining)
 			code, body := get(t, base+"/readyz")
 			if code != s.code {
