@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/sshlateral/sshlateral/cmd/internal/cli"
 	"github.com/sshlateral/sshlateral/cmd/internal/kafkaclient"
 	"github.com/sshlateral/sshlateral/consumer"
+	"github.com/sshlateral/sshlateral/producer"
 )
 
 func cmdAlerts(ctx context.Context, e cli.Env, args []string) error {
@@ -21,11 +23,13 @@ func cmdAlerts(ctx context.Context, e cli.Env, args []string) error {
 	maxRecords := fs.Int64("max", 0, "stop after this many records (0: no limit)")
 	idle := fs.Duration("idle-exit", 0, "stop after this long without a new record (0: follow forever)")
 	committed := fs.Bool("read-committed", true, "read only committed records (exactly-once output)")
+	rf := addRegistryFlags(fs)
 	if err := cli.ParseFlags(fs, e, args); err != nil {
 		return err
 	}
-	kc, err := kf.Build()
-	if err != nil {
+	kc, kcErr := kf.Build()
+	regCfg, useRegistry, regErr := rf.config(nil)
+	if err := errors.Join(kcErr, regErr); err != nil {
 		return err
 	}
 	start := kgo.NewOffset().AtStart()
@@ -51,6 +55,17 @@ func cmdAlerts(ctx context.Context, e cli.Env, args []string) error {
 	pr, err := newRiskPrinter(cl, e.Stdout, e.Stderr)
 	if err != nil {
 		return err
+	}
+	if useRegistry {
+		reg, err := producer.NewRegistry(regCfg)
+		if err != nil {
+			return err
+		}
+		dec, err := reg.NewDecoder("")
+		if err != nil {
+			return err
+		}
+		pr.useRegistry(dec)
 	}
 	lastRecord := time.Now()
 	for ctx.Err() == nil {

@@ -15,8 +15,10 @@ import (
 // riskPrinter prints the risk records a client consumes as JSON lines; alerts
 // and demo share it.
 type riskPrinter struct {
-	cl      *kgo.Client
-	dec     *producer.Decoder
+	cl *kgo.Client
+	// decode reads one record value: the embedded schema, or the
+	// registry's schema of the id in the record (useRegistry).
+	decode  func(ctx context.Context, value []byte) (map[string]any, error)
 	w       io.Writer
 	warn    io.Writer // undecodable records are reported here and skipped
 	printed int64
@@ -27,8 +29,13 @@ func newRiskPrinter(cl *kgo.Client, w, warn io.Writer) (*riskPrinter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &riskPrinter{cl: cl, dec: dec, w: w, warn: warn}, nil
+	decode := func(_ context.Context, value []byte) (map[string]any, error) { return dec.Decode(value) }
+	return &riskPrinter{cl: cl, decode: decode, w: w, warn: warn}, nil
 }
+
+// useRegistry decodes records by the schema id in their Confluent header,
+// through the registry, resolving older writer schemas to ours.
+func (p *riskPrinter) useRegistry(dec *producer.RegistryDecoder) { p.decode = dec.Decode }
 
 // poll waits up to wait for records and prints at most limit of them (0: no
 // limit). A fetch error (authorization, missing topic, lost data) ends the
@@ -46,7 +53,7 @@ func (p *riskPrinter) poll(ctx context.Context, wait time.Duration, limit int64)
 		if werr != nil || (limit > 0 && p.printed >= limit) {
 			return
 		}
-		native, err := p.dec.Decode(r.Value)
+		native, err := p.decode(ctx, r.Value)
 		if err != nil {
 			fmt.Fprintf(p.warn, "topic %s partition %d offset %d: %v\n", r.Topic, r.Partition, r.Offset, err)
 			return

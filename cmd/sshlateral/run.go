@@ -17,6 +17,7 @@ import (
 	"github.com/sshlateral/sshlateral/cmd/sshlateral/internal/metrics"
 	"github.com/sshlateral/sshlateral/consumer"
 	"github.com/sshlateral/sshlateral/processor"
+	"github.com/sshlateral/sshlateral/producer"
 )
 
 func cmdRun(ctx context.Context, e cli.Env, args []string) error {
@@ -24,6 +25,7 @@ func cmdRun(ctx context.Context, e cli.Env, args []string) error {
 	kf := kafkaclient.AddFlags(fs)
 	pf := addPipelineFlags(fs, processor.EmitEarly)
 	of := addOpsFlags(fs)
+	rf := addRegistryFlags(fs)
 	createTopics := fs.Bool("create-topics", false, "create missing topics (input, output, DLQ, changelog) before starting")
 	partitions := fs.Int("partitions", 12, "partitions of topics created by --create-topics")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
@@ -42,7 +44,11 @@ func cmdRun(ctx context.Context, e cli.Env, args []string) error {
 	if kcErr != nil {
 		cfgErr = withoutField(cfgErr, "--brokers")
 	}
-	if err := errors.Join(kcErr, cfgErr, of.validate()); err != nil {
+	regCfg, useRegistry, regErr := rf.config(logger)
+	if useRegistry && flagSet(fs, "schema-id") {
+		regErr = errors.Join(regErr, errors.New("--schema-id: not with --schema-registry, which assigns the id"))
+	}
+	if err := errors.Join(kcErr, cfgErr, regErr, of.validate()); err != nil {
 		return err
 	}
 	cfg.Logger = logger
@@ -59,20 +65,9 @@ func cmdRun(ctx context.Context, e cli.Env, args []string) error {
 		}
 		cfg.Suppressor = allow
 	}
-	enc, err := pf.out.encoder(cfg.OutputTopic)
-	if err != nil {
-		return err
-	}
-	if *createTopics {
-		if err := ensurePipelineTopics(ctx, kc, cfg, int32(*partitions)); err != nil {
-			return err
-		}
-	}
-	p, err := consumer.New(cfg, enc)
-	if err != nil {
-		return err
-	}
-
+	// Metrics and /readyz come up first: while the schema is registered
+	// (or the registry is unreachable) the instance says why it is not ready.
+	src := &pendingPipeline{}
 	opsCtx, stopOps := context.WithCancel(context.Background())
 	defer stopOps()
 	var ops *httpserver.Server
@@ -81,11 +76,11 @@ func cmdRun(ctx context.Context, e cli.Env, args []string) error {
 		if allow != nil {
 			opts.Allowlist = allow
 		}
-		reg, err := metrics.NewRegistry(p, opts)
+		reg, err := metrics.NewRegistry(src, opts)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
-		ready := &httpserver.Readiness{Src: p, MaxLag: of.readyMaxLag}
+		ready := &httpserver.Readiness{Src: src, MaxLag: of.readyMaxLag}
 		if ops, err = httpserver.Start(of.httpAddr, httpserver.NewHandler(reg, ready, httpserver.Options{Pprof: of.pprof}), logger); err != nil {
 			return err
 		}
@@ -102,6 +97,45 @@ func cmdRun(ctx context.Context, e cli.Env, args []string) error {
 	if allow != nil && of.filterPoll > 0 {
 		go allow.Watch(opsCtx, of.filterPoll)
 	}
+	shutdownOps := func() {
+		stopOps()
+		if ops != nil {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if serr := ops.Shutdown(shutdownCtx); serr != nil {
+				logger.Warn("operations endpoint shutdown", "err", serr)
+			}
+		}
+	}
+
+	if useRegistry {
+		id, err := registerSchema(ctx, regCfg, cfg.OutputTopic, src, logger)
+		if err != nil {
+			shutdownOps()
+			if ctx.Err() != nil {
+				return nil // stopped while waiting for the registry
+			}
+			return err
+		}
+		pf.out.wire, pf.out.schemaID = producer.WireConfluent, int64(id)
+	}
+	enc, err := pf.out.encoder(cfg.OutputTopic)
+	if err != nil {
+		shutdownOps()
+		return err
+	}
+	if *createTopics {
+		if err := ensurePipelineTopics(ctx, kc, cfg, int32(*partitions)); err != nil {
+			shutdownOps()
+			return err
+		}
+	}
+	p, err := consumer.New(cfg, enc)
+	if err != nil {
+		shutdownOps()
+		return err
+	}
+	src.set(p)
 
 	b := buildInfo()
 	logger.Info("starting", "version", b.Version, "commit", b.Commit, "brokers", cfg.Brokers, "group", cfg.Group,
@@ -111,15 +145,16 @@ func cmdRun(ctx context.Context, e cli.Env, args []string) error {
 	st := p.Stats()
 	logger.Info("stopped", "consumed", st.Consumed, "events", st.Events, "records_written", st.RecordsWritten,
 		"dead_lettered", cli.Sum(st.DeadLettered), "suppressed", cli.Sum(st.Suppressed))
-	stopOps()
-	if ops != nil {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if serr := ops.Shutdown(shutdownCtx); serr != nil {
-			logger.Warn("operations endpoint shutdown", "err", serr)
-		}
-	}
+	shutdownOps()
 	return err
+}
+
+// flagSet reports whether the flag was given (command line, environment or
+// config file).
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // ensurePipelineTopics creates the pipeline's missing topics.

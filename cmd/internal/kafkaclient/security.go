@@ -2,7 +2,6 @@ package kafkaclient
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,10 +16,7 @@ import (
 
 // securityFlags are the Kafka TLS and SASL flags.
 type securityFlags struct {
-	tls                          bool
-	tlsCA, tlsCert, tlsKey       string
-	tlsServerName                string
-	tlsInsecureSkipVerify        bool
+	tls                          *TLSFlags
 	saslMechanism                string
 	saslUsername, saslPassword   string
 	saslPasswordFile             string
@@ -28,13 +24,8 @@ type securityFlags struct {
 }
 
 func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
-	sf := &securityFlags{}
-	fs.BoolVar(&sf.tls, "tls", false, "connect to the brokers with TLS (implied by any other --tls-* flag)")
-	fs.StringVar(&sf.tlsCA, "tls-ca", "", "PEM file of CA certificates to verify the brokers with (default: the system pool)")
-	fs.StringVar(&sf.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (needs --tls-key)")
-	fs.StringVar(&sf.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&sf.tlsServerName, "tls-server-name", "", "server name to verify instead of each broker's host name")
-	fs.BoolVar(&sf.tlsInsecureSkipVerify, "tls-insecure-skip-verify", false, "do not verify the brokers' certificates (testing only)")
+	sf := &securityFlags{tls: AddTLSFlags(fs, "", "the brokers")}
+	fs.BoolVar(&sf.tls.enable, "tls", false, "connect to the brokers with TLS (implied by any other --tls-* flag)")
 	fs.StringVar(&sf.saslMechanism, "sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default none)")
 	fs.StringVar(&sf.saslUsername, "sasl-username", "", "SASL user name")
 	fs.StringVar(&sf.saslPassword, "sasl-password", "", "SASL password (prefer SSHLATERAL_SASL_PASSWORD or --sasl-password-file)")
@@ -56,37 +47,11 @@ func (sf *securityFlags) build() (kafkaSecurity, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	useTLS := sf.tls || sf.tlsCA != "" || sf.tlsCert != "" || sf.tlsKey != "" || sf.tlsServerName != "" || sf.tlsInsecureSkipVerify
-	if useTLS {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: sf.tlsServerName, InsecureSkipVerify: sf.tlsInsecureSkipVerify}
-		if sf.tlsCA != "" {
-			pem, err := os.ReadFile(sf.tlsCA)
-			switch {
-			case err != nil:
-				bad("--tls-ca: %w", err)
-			default:
-				pool := x509.NewCertPool()
-				if !pool.AppendCertsFromPEM(pem) {
-					bad("--tls-ca %s: no PEM certificate found", sf.tlsCA)
-				}
-				cfg.RootCAs = pool
-			}
-		}
-		switch {
-		case sf.tlsCert != "" && sf.tlsKey == "":
-			bad("--tls-cert: needs --tls-key")
-		case sf.tlsKey != "" && sf.tlsCert == "":
-			bad("--tls-key: needs --tls-cert")
-		case sf.tlsCert != "":
-			pair, err := tls.LoadX509KeyPair(sf.tlsCert, sf.tlsKey)
-			if err != nil {
-				bad("--tls-cert %s / --tls-key %s: %w", sf.tlsCert, sf.tlsKey, err)
-			} else {
-				cfg.Certificates = []tls.Certificate{pair}
-			}
-		}
-		sec.tls = cfg
+	tlsCfg, err := sf.tls.Build()
+	if err != nil {
+		errs = append(errs, err)
 	}
+	sec.tls = tlsCfg
 
 	password := sf.saslPassword
 	if sf.saslPasswordFile != "" {
@@ -113,7 +78,7 @@ func (sf *securityFlags) build() (kafkaSecurity, error) {
 			bad("--sasl-password: required with --sasl-mechanism %s (or --sasl-password-file)", mechanism)
 		}
 		// SCRAM never sends the password; PLAIN sends it as is.
-		if mechanism == "plain" && !useTLS && !sf.plaintextCredentialsAccepted {
+		if mechanism == "plain" && !sf.tls.Requested() && !sf.plaintextCredentialsAccepted {
 			bad("--sasl-mechanism plain: without --tls the password travels in clear; add --tls, or --sasl-allow-plaintext to accept that")
 		}
 		switch mechanism {

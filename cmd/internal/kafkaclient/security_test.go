@@ -92,11 +92,11 @@ func TestSecurityFlagsTLS(t *testing.T) {
 		serverName string
 	}{
 		{"nothing", securityFlags{}, false, false, false, false, ""},
-		{"tls with the system pool", securityFlags{tls: true}, true, false, false, false, ""},
-		{"ca implies tls", securityFlags{tlsCA: pki.caFile}, true, true, false, false, ""},
-		{"mutual tls", securityFlags{tls: true, tlsCA: pki.caFile, tlsCert: pki.certFile, tlsKey: pki.keyFile}, true, true, true, false, ""},
-		{"skip verify", securityFlags{tlsInsecureSkipVerify: true}, true, false, false, true, ""},
-		{"server name", securityFlags{tls: true, tlsServerName: "kafka.internal"}, true, false, false, false, "kafka.internal"},
+		{"tls with the system pool", securityFlags{tls: &TLSFlags{enable: true}}, true, false, false, false, ""},
+		{"ca implies tls", securityFlags{tls: &TLSFlags{ca: pki.caFile}}, true, true, false, false, ""},
+		{"mutual tls", securityFlags{tls: &TLSFlags{enable: true, ca: pki.caFile, cert: pki.certFile, key: pki.keyFile}}, true, true, true, false, ""},
+		{"skip verify", securityFlags{tls: &TLSFlags{insecureSkipVerify: true}}, true, false, false, true, ""},
+		{"server name", securityFlags{tls: &TLSFlags{enable: true, serverName: "kafka.internal"}}, true, false, false, false, "kafka.internal"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,11 +162,11 @@ func TestSecurityFlagsSASL(t *testing.T) {
 		mechanism string
 		firstMsg  string // client's first message contains this
 	}{
-		{"plain over tls", securityFlags{tls: true, saslMechanism: "PLAIN", saslUsername: "svc", saslPassword: "s3cret"}, "PLAIN", "\x00svc\x00s3cret"},
+		{"plain over tls", securityFlags{tls: &TLSFlags{enable: true}, saslMechanism: "PLAIN", saslUsername: "svc", saslPassword: "s3cret"}, "PLAIN", "\x00svc\x00s3cret"},
 		{"plain without tls when allowed", securityFlags{saslMechanism: "plain", saslUsername: "svc", saslPassword: "s3cret", plaintextCredentialsAccepted: true}, "PLAIN", "\x00svc\x00s3cret"},
-		{"plain with password file", securityFlags{tls: true, saslMechanism: "plain", saslUsername: "svc", saslPasswordFile: pwFile}, "PLAIN", "\x00svc\x00s3cret"},
+		{"plain with password file", securityFlags{tls: &TLSFlags{enable: true}, saslMechanism: "plain", saslUsername: "svc", saslPasswordFile: pwFile}, "PLAIN", "\x00svc\x00s3cret"},
 		{"scram-sha-256 without tls", securityFlags{saslMechanism: "scram-sha-256", saslUsername: "svc", saslPassword: "s3cret"}, "SCRAM-SHA-256", "n=svc,"},
-		{"scram-sha-512", securityFlags{tls: true, saslMechanism: "scram-sha-512", saslUsername: "svc", saslPassword: "s3cret"}, "SCRAM-SHA-512", "n=svc,"},
+		{"scram-sha-512", securityFlags{tls: &TLSFlags{enable: true}, saslMechanism: "scram-sha-512", saslUsername: "svc", saslPassword: "s3cret"}, "SCRAM-SHA-512", "n=svc,"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,19 +206,19 @@ func TestSecurityFlagsErrors(t *testing.T) {
 		flags securityFlags
 		want  []string
 	}{
-		{"cert without key", securityFlags{tlsCert: pki.certFile}, []string{"--tls-cert: needs --tls-key"}},
-		{"key without cert", securityFlags{tlsKey: pki.keyFile}, []string{"--tls-key: needs --tls-cert"}},
-		{"key does not match", securityFlags{tlsCert: pki.caFile, tlsKey: pki.keyFile}, []string{"--tls-cert", "--tls-key"}},
-		{"missing ca", securityFlags{tlsCA: "/nonexistent/ca.pem"}, []string{"--tls-ca", "/nonexistent/ca.pem"}},
-		{"ca not pem", securityFlags{tlsCA: notPEM}, []string{"--tls-ca", "no PEM certificate"}},
+		{"cert without key", securityFlags{tls: &TLSFlags{cert: pki.certFile}}, []string{"--tls-cert: needs --tls-key"}},
+		{"key without cert", securityFlags{tls: &TLSFlags{key: pki.keyFile}}, []string{"--tls-key: needs --tls-cert"}},
+		{"key does not match", securityFlags{tls: &TLSFlags{cert: pki.caFile, key: pki.keyFile}}, []string{"--tls-cert", "--tls-key"}},
+		{"missing ca", securityFlags{tls: &TLSFlags{ca: "/nonexistent/ca.pem"}}, []string{"--tls-ca", "/nonexistent/ca.pem"}},
+		{"ca not pem", securityFlags{tls: &TLSFlags{ca: notPEM}}, []string{"--tls-ca", "no PEM certificate"}},
 		{"unknown mechanism", securityFlags{saslMechanism: "gssapi", saslUsername: "u", saslPassword: "p"}, []string{"--sasl-mechanism", `"gssapi"`}},
 		{"user without mechanism", securityFlags{saslUsername: "u"}, []string{"--sasl-mechanism: required"}},
-		{"mechanism without user", securityFlags{tls: true, saslMechanism: "plain", saslPassword: "p"}, []string{"--sasl-username: required"}},
-		{"mechanism without password", securityFlags{tls: true, saslMechanism: "scram-sha-256", saslUsername: "u"}, []string{"--sasl-password: required"}},
+		{"mechanism without user", securityFlags{tls: &TLSFlags{enable: true}, saslMechanism: "plain", saslPassword: "p"}, []string{"--sasl-username: required"}},
+		{"mechanism without password", securityFlags{tls: &TLSFlags{enable: true}, saslMechanism: "scram-sha-256", saslUsername: "u"}, []string{"--sasl-password: required"}},
 		{"plain in clear", securityFlags{saslMechanism: "plain", saslUsername: "u", saslPassword: "p"}, []string{"--sasl-mechanism plain", "--sasl-allow-plaintext"}},
-		{"password twice", securityFlags{tls: true, saslMechanism: "plain", saslUsername: "u", saslPassword: "p", saslPasswordFile: "/nonexistent"},
+		{"password twice", securityFlags{tls: &TLSFlags{enable: true}, saslMechanism: "plain", saslUsername: "u", saslPassword: "p", saslPasswordFile: "/nonexistent"},
 			[]string{"not both", "--sasl-password-file: open /nonexistent"}},
-		{"every error reported", securityFlags{tlsCert: pki.certFile, saslMechanism: "kerberos"}, []string{"--tls-cert", "--sasl-mechanism"}},
+		{"every error reported", securityFlags{tls: &TLSFlags{cert: pki.certFile}, saslMechanism: "kerberos"}, []string{"--tls-cert", "--sasl-mechanism"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
