@@ -48,47 +48,29 @@ func cimErr(format string, args ...any) error {
 	return fmt.Errorf("cim: "+format, args...)
 }
 
-func cimField(key []byte) int {
-	if bytes.HasPrefix(key, []byte("Processes.")) {
-		key = key[len("Processes."):]
-		if string(key) == "_time" {
-			return -1
-		}
+// cimKeys maps the CIM field names, bare and with the "Processes." prefix
+// of tstats output, to field indexes; "_time" is the bare key only.
+var cimKeys = func() map[string]int {
+	m := map[string]int{"_time": fTime}
+	for f := processor.Field(0); f < processor.NumFields; f++ {
+		m[f.String()] = int(f)
+		m["Processes."+f.String()] = int(f)
 	}
-	switch string(key) {
-	case "_time":
-		return fTime
-	case "dest":
-		return fDest
-	case "user":
-		return fUser
-	case "process":
-		return fProcess
-	case "process_name":
-		return fProcessName
-	case "process_path":
-		return fProcessPath
-	case "process_id":
-		return fProcessID
-	case "parent_process":
-		return fParentProcess
-	case "parent_process_name":
-		return fParentProcessName
-	case "parent_process_path":
-		return fParentProcessPath
-	case "parent_process_id":
-		return fParentProcessID
-	case "original_file_name":
-		return fOriginalFileName
+	return m
+}()
+
+func cimField(key []byte) int {
+	if f, ok := cimKeys[string(key)]; ok {
+		return f
 	}
 	return -1
 }
 
-var cimFieldNames = [numFields + 1]string{
-	fDest: "dest", fUser: "user", fProcess: "process", fProcessName: "process_name",
-	fProcessPath: "process_path", fProcessID: "process_id", fParentProcess: "parent_process",
-	fParentProcessName: "parent_process_name", fParentProcessPath: "parent_process_path",
-	fParentProcessID: "parent_process_id", fOriginalFileName: "original_file_name", fTime: "_time",
+func cimFieldName(f int) string {
+	if f == fTime {
+		return "_time"
+	}
+	return processor.Field(f).String()
 }
 
 // decodeCIM decodes one JSON object. With prefilter set, a first pass
@@ -285,7 +267,7 @@ func (d *Decoder) cimValue(rec []byte, p, f int, lazy bool, t *time.Time, haveTi
 		if _, err := skipJSONValue(rec, p, 2); err != nil {
 			return p, err
 		}
-		return p, cimErr("field %s: objects and arrays are not supported", cimFieldNames[f])
+		return p, cimErr("field %s: objects and arrays are not supported", cimFieldName(f))
 	}
 	return p, cimErr("invalid value at byte %d", p)
 }

@@ -250,20 +250,21 @@ func splitSysmonLine(line []byte) (prefix, elem []byte, ok bool) {
 	}
 }
 
-// Field indexes into Decoder.offs, in processor.Event order.
+// Field indexes into Decoder.offs: the processor.Field table, as ints so
+// that decoders can extend the range with codes of their own.
 const (
-	fDest = iota
-	fUser
-	fProcess
-	fProcessName
-	fProcessPath
-	fProcessID
-	fParentProcess
-	fParentProcessName
-	fParentProcessPath
-	fParentProcessID
-	fOriginalFileName
-	numFields
+	fDest              = int(processor.FieldDest)
+	fUser              = int(processor.FieldUser)
+	fProcess           = int(processor.FieldProcess)
+	fProcessName       = int(processor.FieldProcessName)
+	fProcessPath       = int(processor.FieldProcessPath)
+	fProcessID         = int(processor.FieldProcessID)
+	fParentProcess     = int(processor.FieldParentProcess)
+	fParentProcessName = int(processor.FieldParentProcessName)
+	fParentProcessPath = int(processor.FieldParentProcessPath)
+	fParentProcessID   = int(processor.FieldParentProcessID)
+	fOriginalFileName  = int(processor.FieldOriginalFileName)
+	numFields          = int(processor.NumFields)
 )
 
 // span is a value's place in Decoder.buf; set is false for a missing field.
@@ -304,22 +305,9 @@ func (d *Decoder) fillEvent(ev *processor.Event) {
 		return
 	}
 	all := string(d.buf)
-	get := func(f int) string {
-		s := d.offs[f]
-		if !s.set {
-			return ""
+	for f, s := range d.offs {
+		if s.set {
+			ev.Set(processor.Field(f), all[s.start:s.end])
 		}
-		return all[s.start:s.end]
 	}
-	ev.Dest = get(fDest)
-	ev.User = get(fUser)
-	ev.Process = get(fProcess)
-	ev.ProcessName = get(fProcessName)
-	ev.ProcessPath = get(fProcessPath)
-	ev.ProcessID = get(fProcessID)
-	ev.ParentProcess = get(fParentProcess)
-	ev.ParentProcessName = get(fParentProcessName)
-	ev.ParentProcessPath = get(fParentProcessPath)
-	ev.ParentProcessID = get(fParentProcessID)
-	ev.OriginalFileName = get(fOriginalFileName)
 }

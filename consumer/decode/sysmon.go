@@ -73,26 +73,35 @@ const (
 	dataNone    = -1
 )
 
+// sysmonData is the Sysmon EventID 1 mapping: Data name to field index.
+// process_name and parent_process_name are derived from Image and
+// ParentImage; dest comes from System/Computer.
+var sysmonData = []struct {
+	name string
+	key  int
+}{
+	{"UtcTime", dataUtcTime},
+	{"ProcessId", fProcessID},
+	{"Image", fProcessPath},
+	{"OriginalFileName", fOriginalFileName},
+	{"CommandLine", fProcess},
+	{"User", fUser},
+	{"ParentProcessId", fParentProcessID},
+	{"ParentImage", fParentProcessPath},
+	{"ParentCommandLine", fParentProcess},
+}
+
+var sysmonDataKeys = func() map[string]int {
+	m := make(map[string]int, len(sysmonData))
+	for _, d := range sysmonData {
+		m[d.name] = d.key
+	}
+	return m
+}()
+
 func dataField(name []byte) int {
-	switch string(name) {
-	case "UtcTime":
-		return dataUtcTime
-	case "ProcessId":
-		return fProcessID
-	case "Image":
-		return fProcessPath
-	case "OriginalFileName":
-		return fOriginalFileName
-	case "CommandLine":
-		return fProcess
-	case "User":
-		return fUser
-	case "ParentProcessId":
-		return fParentProcessID
-	case "ParentImage":
-		return fParentProcessPath
-	case "ParentCommandLine":
-		return fParentProcess
+	if k, ok := sysmonDataKeys[string(name)]; ok {
+		return k
 	}
 	return dataNone
 }
@@ -463,25 +472,10 @@ func (d *Decoder) unescapeTmp(raw []byte) ([]byte, error) {
 }
 
 func dataName(key int) string {
-	switch key {
-	case dataUtcTime:
-		return "UtcTime"
-	case fProcessID:
-		return "ProcessId"
-	case fProcessPath:
-		return "Image"
-	case fOriginalFileName:
-		return "OriginalFileName"
-	case fProcess:
-		return "CommandLine"
-	case fUser:
-		return "User"
-	case fParentProcessID:
-		return "ParentProcessId"
-	case fParentProcessPath:
-		return "ParentImage"
-	case fParentProcess:
-		return "ParentCommandLine"
+	for _, d := range sysmonData {
+		if d.key == key {
+			return d.name
+		}
 	}
 	return "?"
 }
