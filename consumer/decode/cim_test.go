@@ -29,12 +29,6 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 	if tok != json.Delim('{') {
 		return ev, errors.New("not an object")
 	}
-	fields := map[string]*string{
-		"dest": &ev.Dest, "user": &ev.User, "process": &ev.Process, "process_name": &ev.ProcessName,
-		"process_path": &ev.ProcessPath, "process_id": &ev.ProcessID, "parent_process": &ev.ParentProcess,
-		"parent_process_name": &ev.ParentProcessName, "parent_process_path": &ev.ParentProcessPath,
-		"parent_process_id": &ev.ParentProcessID, "original_file_name": &ev.OriginalFileName,
-	}
 	haveTime := false
 	for dec.More() {
 		kt, err := dec.Token()
@@ -71,10 +65,11 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 			}
 			continue
 		}
-		dst, ok := fields[strings.TrimPrefix(key, "Processes.")]
+		f, ok := processor.FieldByName(strings.TrimPrefix(key, "Processes."))
 		if !ok {
 			continue
 		}
+		dst := ev.Ptr(f)
 		switch raw[0] {
 		case '"':
 			if err := json.Unmarshal(raw, dst); err != nil {
@@ -92,6 +87,9 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 	}
 	if !haveTime {
 		return ev, errors.New("missing _time")
+	}
+	if !processor.ValidEventTime(ev.Time) {
+		return ev, errors.New("_time out of range")
 	}
 	return ev, nil
 }

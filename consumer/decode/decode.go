@@ -176,6 +176,22 @@ func (d *Decoder) DecodeFull(raw []byte, ev *processor.Event) (Outcome, error) {
 }
 
 func (d *Decoder) decode(raw []byte, ev *processor.Event, prefilter bool) (Outcome, error) {
+	out, err := d.decodeRecord(raw, ev, prefilter)
+	if err == nil && out != OutcomeSkip && !processor.ValidEventTime(ev.Time) {
+		t := ev.Time
+		*ev = processor.Event{}
+		return 0, fmt.Errorf("%w: %s is outside %s to %s", ErrEventTime, t.Format(time.RFC3339Nano),
+			processor.MinEventTime.Format(time.DateOnly), processor.MaxEventTime.Format(time.DateOnly))
+	}
+	return out, err
+}
+
+// ErrEventTime marks a record whose event time is outside the range the
+// processor holds (processor.ValidEventTime): before 1970 or after
+// 2116-02-20. Such a time is an error, never clamped.
+var ErrEventTime = errors.New("event time out of range")
+
+func (d *Decoder) decodeRecord(raw []byte, ev *processor.Event, prefilter bool) (Outcome, error) {
 	*ev = processor.Event{}
 	d.skip = ""
 	line := trimLineEnd(raw)

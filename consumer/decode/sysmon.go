@@ -836,23 +836,10 @@ func xmlEntity(ent []byte) (rune, bool) {
 			return 0, false
 		}
 	}
-	r := rune(v)
-	if !isXMLChar(r) {
-		return 0, false
-	}
-	return r, true
-}
-
-// isXMLChar is the XML Char production; surrogates decode to U+FFFD as
-// string(rune) does in encoding/xml.
-func isXMLChar(r rune) bool {
-	if r >= 0xD800 && r <= 0xDFFF {
-		return true
-	}
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= 0x10FFFF
+	// Any code point is taken, XML-illegal ones (&#0;) included: the same
+	// bytes written raw are taken as they are, and a detection must not
+	// depend on which of the two spellings the writer chose.
+	return rune(v), true
 }
 
 var months = [12]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
