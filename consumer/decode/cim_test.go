@@ -30,6 +30,7 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 		return ev, errors.New("not an object")
 	}
 	haveTime := false
+	present := map[processor.Field]bool{} // fields with a non-null value
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
@@ -70,6 +71,11 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 			continue
 		}
 		dst := ev.Ptr(f)
+		if raw[0] == 'n' {
+			delete(present, f)
+		} else {
+			present[f] = true
+		}
 		switch raw[0] {
 		case '"':
 			if err := json.Unmarshal(raw, dst); err != nil {
@@ -87,6 +93,9 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 	}
 	if !haveTime {
 		return ev, errors.New("missing _time")
+	}
+	if len(present) == 0 {
+		return ev, errors.New("unmapped")
 	}
 	if !processor.ValidEventTime(ev.Time) {
 		return ev, errors.New("_time out of range")
@@ -137,8 +146,8 @@ func TestCIMDecode(t *testing.T) {
 		},
 		{
 			name: "rfc3339 offset is converted to UTC",
-			in:   `{"_time":"2026-11-02T11:00:00+01:00"}`,
-			want: processor.Event{Time: t0},
+			in:   `{"_time":"2026-11-02T11:00:00+01:00","dest":"h"}`,
+			want: processor.Event{Time: t0, Dest: "h"},
 		},
 		{
 			name: "process_name is not derived from process_path",
@@ -157,10 +166,12 @@ func TestCIMDecode(t *testing.T) {
 		},
 		{
 			name: "unknown keys of any type are skipped",
-			in:   `{"_time":1793613600,"tags":["a",{"b":[null,true,-1.5e-3]}],"ok":false}`,
-			want: processor.Event{Time: t0},
+			in:   `{"_time":1793613600,"tags":["a",{"b":[null,true,-1.5e-3]}],"ok":false,"user":"u"}`,
+			want: processor.Event{Time: t0, User: "u"},
 		},
 		{name: "missing _time", in: `{"dest":"h"}`, wantErr: "cim: missing _time"},
+		{name: "no field", in: `{"_time":1,"x":"y"}`, wantErr: "cim: unmapped: no process field in the record"},
+		{name: "null fields only", in: `{"_time":1,"dest":null}`, wantErr: "cim: unmapped: no process field in the record"},
 		{name: "null _time", in: `{"_time":null}`, wantErr: "cim: missing _time"},
 		{name: "bad _time", in: `{"_time":"yesterday"}`, wantErr: `cim: invalid _time "yesterday"`},
 		{name: "negative epoch", in: `{"_time":-5}`, wantErr: "cim: invalid _time -5"},
@@ -253,7 +264,7 @@ func TestCIMNestingLimit(t *testing.T) {
 		ok    bool
 	}{{"at limit", maxJSONDepth - 1, true}, {"over limit", maxJSONDepth, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := `{"_time":1,"x":` + strings.Repeat("[", tc.depth) + strings.Repeat("]", tc.depth) + `}`
+			rec := `{"_time":1,"dest":"h","x":` + strings.Repeat("[", tc.depth) + strings.Repeat("]", tc.depth) + `}`
 			d := newTestDecoder(t, FormatCIM)
 			_, err := d.DecodeFull([]byte(rec), new(processor.Event))
 			_, refErr := refDecodeCIM([]byte(rec))

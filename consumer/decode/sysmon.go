@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -396,6 +397,9 @@ func (d *Decoder) decodeSysmon(prefix, elem []byte, ev *processor.Event) (Outcom
 		return OutcomeSkip, nil
 	}
 	t, err := sysmonTime(&sc, d.sysTime, prefix, d.now)
+	if errors.Is(err, errNoTime) && d.fbTimeSet {
+		t, err = d.fbTime, nil // the envelope's time
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -496,8 +500,10 @@ func sysmonTime(sc *sysmonScan, sysTime, prefix []byte, now func() time.Time) (t
 	if t, ok := syslogTime(prefix, now); ok {
 		return t, nil
 	}
-	return time.Time{}, sysmonErr("no usable event time (UtcTime, TimeCreated, syslog timestamp)")
+	return time.Time{}, errNoTime
 }
+
+var errNoTime = errors.New("sysmon: no usable event time (UtcTime, TimeCreated, syslog timestamp)")
 
 // scanName returns the end of the name starting at p: the first byte that
 // is whitespace or one of / > = < " ' (a lenient superset of XML names);
