@@ -204,7 +204,8 @@ func (d *Decoder) walk(rec []byte, p, depth int) (int, error) {
 		}
 		p = skipSpace(rec, p+1)
 		start := p
-		if known && info.descend && p < len(rec) && rec[p] == '{' && depth < maxJSONDepth {
+		descend := known && info.descend || d.onEnvelopePath()
+		if descend && p < len(rec) && rec[p] == '{' && depth < maxJSONDepth {
 			p, err = d.walk(rec, p, depth+1)
 		} else {
 			p, err = skipJSONValue(rec, p, depth+1)
@@ -233,6 +234,13 @@ func (d *Decoder) walk(rec []byte, p, depth int) (int, error) {
 		}
 		return p, jsonErr("expected ',' or '}' at byte %d", p)
 	}
+}
+
+// onEnvelopePath reports whether the current path leads to the
+// WithEnvelopeField path.
+func (d *Decoder) onEnvelopePath() bool {
+	n := len(d.path)
+	return len(d.envField) > n && d.envField[n] == '.' && d.envField[:n] == string(d.path)
 }
 
 // kind returns the first byte of the value in slot s, or 0 when the record
@@ -426,7 +434,7 @@ func (d *Decoder) decodeJSON(rec []byte, ev *processor.Event, prefilter bool, f 
 		env = sCustom
 		if d.envField == "" {
 			for _, s := range envelopeSlots {
-				if k := d.kind(s); k == '"' || k == '{' {
+				if d.kind(s) != 0 {
 					env = s
 					break
 				}
