@@ -42,8 +42,8 @@ func stdECS() map[string]any {
 		"user":       map[string]any{"name": "root", "id": "0"},
 		"process": map[string]any{
 			"command_line": stdEvent.Process, "name": "ssh", "executable": "/usr/bin/ssh", "pid": 4242,
-			"args": []string{"ssh", "-oBatchMode=yes"},
-			"pe":   map[string]any{"original_file_name": "-"},
+			"args":   []string{"ssh", "-oBatchMode=yes"},
+			"pe":     map[string]any{"original_file_name": "-"},
 			"parent": map[string]any{"pid": 4000, "name": "bash", "executable": "/usr/bin/bash", "command_line": "bash ./s.sh"},
 		},
 	}

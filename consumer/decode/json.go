@@ -27,44 +27,44 @@ import (
 // share a path (process.name, process.pid); the mapping table of the format
 // decides what it means.
 const (
-	sTime          = iota // time: HEC epoch seconds, OCSF epoch milliseconds
-	sUTime                // _time: CIM, Splunk export
-	sTimestamp            // @timestamp: ECS, go-libaudit
-	sMessage              // envelope fields
-	sLog                  //
-	sRaw                  //
-	sEvent                //
-	sEventOriginal        //
-	sCustom               // the path given by WithEnvelopeField
-	sEventCategory        // ECS event.category
-	sEventType            // ECS event.type
-	sECS                  // ECS ecs / ecs.version
-	sHost                 // HEC host (a string; ECS host is an object)
-	sHostName             // ECS host.name
-	sHostHostname         // ECS host.hostname
-	sUserName             // ECS user.name
-	sUserNamesUID         // go-libaudit user.names.uid
-	sUserIDsUID           // go-libaudit user.ids.uid
-	sRecordType           // go-libaudit record_type
-	sResult               // go-libaudit result
-	sDataSyscall          // go-libaudit data.syscall
-	sClassUID             // OCSF class_uid
-	sActivityID           // OCSF activity_id
-	sTypeUID              // OCSF type_uid
-	sDeviceHostname       // OCSF device.hostname
-	sDeviceName           // OCSF device.name
-	sActorUserName        // OCSF actor.user.name
-	sProcUserName         // OCSF process.user.name
-	sCIM                  // sCIM+f: CIM field f, bare or "Processes."-prefixed
-	sGroup         = sCIM + numFields
+	sTime           = iota // time: HEC epoch seconds, OCSF epoch milliseconds
+	sUTime                 // _time: CIM, Splunk export
+	sTimestamp             // @timestamp: ECS, go-libaudit
+	sMessage               // envelope fields
+	sLog                   //
+	sRaw                   //
+	sEvent                 //
+	sEventOriginal         //
+	sCustom                // the path given by WithEnvelopeField
+	sEventCategory         // ECS event.category
+	sEventType             // ECS event.type
+	sECS                   // ECS ecs / ecs.version
+	sHost                  // HEC host (a string; ECS host is an object)
+	sHostName              // ECS host.name
+	sHostHostname          // ECS host.hostname
+	sUserName              // ECS user.name
+	sUserNamesUID          // go-libaudit user.names.uid
+	sUserIDsUID            // go-libaudit user.ids.uid
+	sRecordType            // go-libaudit record_type
+	sResult                // go-libaudit result
+	sDataSyscall           // go-libaudit data.syscall
+	sClassUID              // OCSF class_uid
+	sActivityID            // OCSF activity_id
+	sTypeUID               // OCSF type_uid
+	sDeviceHostname        // OCSF device.hostname
+	sDeviceName            // OCSF device.name
+	sActorUserName         // OCSF actor.user.name
+	sProcUserName          // OCSF process.user.name
+	sCIM                   // sCIM+f: CIM field f, bare or "Processes."-prefixed
+	sGroup          = sCIM + numFields
 )
 
 // Process groups: the same attributes under several prefixes.
 const (
-	gProc         = iota // process (ECS, OCSF, go-libaudit)
-	gParent              // process.parent (ECS)
-	gParentProc          // process.parent_process (OCSF)
-	gActorProc           // actor.process (OCSF)
+	gProc       = iota // process (ECS, OCSF, go-libaudit)
+	gParent            // process.parent (ECS)
+	gParentProc        // process.parent_process (OCSF)
+	gActorProc         // actor.process (OCSF)
 	numGroups
 )
 
