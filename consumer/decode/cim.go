@@ -51,6 +51,13 @@ func jsonErr(format string, args ...any) error {
 // bytes, which need appendJSONUnescaped.
 func scanJSONString(b []byte, p int) (end int, slow bool, err error) {
 	for i := p + 1; i < len(b); i++ {
+		// plain bytes first, through the class table
+		for i < len(b) && strClass[b[i]] == 0 {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -73,12 +80,23 @@ func scanJSONString(b []byte, p int) (end int, slow bool, err error) {
 			}
 		case c < 0x20:
 			return 0, false, jsonErr("control character in string at byte %d", i)
-		case c >= utf8.RuneSelf:
+		default: // >= 0x80
 			slow = true
 		}
 	}
 	return 0, false, jsonErr("unterminated string at byte %d", p)
 }
+
+// strClass marks the bytes of a JSON string that need a look: the quote,
+// the backslash, control characters and non-ASCII.
+var strClass = func() (t [256]uint8) {
+	for c := range t {
+		if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			t[c] = 1
+		}
+	}
+	return t
+}()
 
 func hex4(b []byte) rune {
 	if len(b) < 4 {

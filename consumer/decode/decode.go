@@ -156,6 +156,8 @@ type Decoder struct {
 	// set while it is being decoded.
 	inner    []byte
 	inString bool
+	// lazy is set during the prefilter pass over a JSON record.
+	lazy bool
 	// The envelope's stand-ins for the inner event's time and host.
 	fbTime    time.Time
 	fbTimeSet bool

@@ -145,6 +145,52 @@ var jsonPaths = func() map[string]pathInfo {
 	return m
 }()
 
+// pathTable is jsonPaths as an open-addressing table: the scanner looks up
+// every key, and a map costs a third of the time of a short record.
+var pathTable = func() (t [1024]pathEntry) {
+	for k, v := range jsonPaths {
+		i := pathHash([]byte(k)) & uint32(len(t)-1)
+		for t[i].key != "" {
+			i = (i + 1) & uint32(len(t)-1)
+		}
+		t[i] = pathEntry{k, v}
+	}
+	return t
+}()
+
+type pathEntry struct {
+	key  string
+	info pathInfo
+}
+
+// pathHash mixes the length and five bytes of a path: enough to spread
+// the known paths, in constant time.
+func pathHash(b []byte) uint32 {
+	n := len(b)
+	if n == 0 {
+		return 0
+	}
+	h := uint32(n) * 0x9E3779B1
+	h ^= uint32(b[0]) | uint32(b[n/2])<<8 | uint32(b[n-1])<<16 | uint32(b[n*3/4])<<24
+	h ^= uint32(b[n/4]) * 0x85EBCA6B
+	h ^= h >> 15
+	h *= 0x2C1B3C6D
+	return h ^ h>>12
+}
+
+func lookupPath(path []byte) (pathInfo, bool) {
+	const mask = uint32(len(pathTable) - 1)
+	for i := pathHash(path) & mask; ; i = (i + 1) & mask {
+		e := &pathTable[i]
+		if e.key == "" {
+			return pathInfo{}, false
+		}
+		if e.key == string(path) {
+			return e.info, true
+		}
+	}
+}
+
 // jval is where a noted value lies in the record; set is false for a path
 // the record lacks.
 type jval struct {
@@ -196,7 +242,7 @@ func (d *Decoder) walk(rec []byte, p, depth int) (int, error) {
 		} else {
 			d.path = append(d.path, rec[p+1:ke]...)
 		}
-		info, known := jsonPaths[string(d.path)]
+		info, known := lookupPath(d.path)
 		custom := d.envField != "" && string(d.path) == d.envField
 		p = skipSpace(rec, ke+1)
 		if p >= len(rec) || rec[p] != ':' {
@@ -205,9 +251,12 @@ func (d *Decoder) walk(rec []byte, p, depth int) (int, error) {
 		p = skipSpace(rec, p+1)
 		start := p
 		descend := known && info.descend || d.onEnvelopePath()
-		if descend && p < len(rec) && rec[p] == '{' && depth < maxJSONDepth {
+		switch {
+		case descend && p < len(rec) && rec[p] == '{' && depth < maxJSONDepth:
 			p, err = d.walk(rec, p, depth+1)
-		} else {
+		case d.lazy:
+			p, err = skipValueFast(rec, p)
+		default:
 			p, err = skipJSONValue(rec, p, depth+1)
 		}
 		if err != nil {
@@ -262,6 +311,9 @@ func (d *Decoder) raw(s int) []byte {
 // unescaped, a number as appendCIMNumber writes it, true/false as such. An
 // object or array is an error.
 func (d *Decoder) appendText(dst []byte, s int) ([]byte, error) {
+	if !d.valid(s) {
+		return dst, errLazyInvalid
+	}
 	v := d.raw(s)
 	switch v[0] {
 	case '"':
@@ -275,6 +327,73 @@ func (d *Decoder) appendText(dst []byte, s int) ([]byte, error) {
 }
 
 var errNotScalar = errors.New("objects and arrays are not supported")
+
+// errLazyInvalid is a value the prefilter pass read and found invalid; the
+// full pass reports the exact error.
+var errLazyInvalid = errors.New("invalid json value")
+
+// valid reports whether the value in slot s is valid JSON: always so after
+// a full scan; a prefilter scan skips values unchecked, so the few it reads
+// are checked here.
+func (d *Decoder) valid(s int) bool {
+	if !d.lazy {
+		return true
+	}
+	v := d.raw(s)
+	end, err := skipJSONValue(v, 0, 2)
+	return err == nil && end == len(v)
+}
+
+// skipValueFast returns the end of the value at p without validating it:
+// the prefilter pass's skip. Strings are crossed with IndexByte.
+func skipValueFast(b []byte, p int) (int, error) {
+	depth := 0
+	for p < len(b) {
+		switch c := b[p]; c {
+		case '"':
+			q := p + 1
+			for {
+				j := bytes.IndexByte(b[q:], '"')
+				if j < 0 {
+					return p, errLazyInvalid
+				}
+				q += j
+				k := q - 1
+				for b[k] == '\\' {
+					k--
+				}
+				if (q-1-k)%2 == 0 {
+					break
+				}
+				q++
+			}
+			p = q + 1
+		case '{', '[':
+			depth++
+			p++
+		case '}', ']':
+			if depth == 0 {
+				return p, nil
+			}
+			depth--
+			p++
+		case ',':
+			if depth == 0 {
+				return p, nil
+			}
+			p++
+		default:
+			if depth == 0 && isSpace(c) {
+				return p, nil
+			}
+			p++
+		}
+		if depth == 0 && p < len(b) && (b[p] == ',' || b[p] == '}' || b[p] == ']' || isSpace(b[p])) {
+			return p, nil
+		}
+	}
+	return p, errLazyInvalid
+}
 
 // text returns the text of slot s in d.tmp (valid until the next use).
 func (d *Decoder) text(s int) ([]byte, bool) {
@@ -293,6 +412,9 @@ func (d *Decoder) is(s int, want string) bool {
 		t, _ := d.text(s)
 		return string(t) == want
 	case '[':
+		if !d.valid(s) {
+			return false
+		}
 		found := false
 		d.eachString(s, func(e []byte) {
 			found = found || string(e) == want
@@ -410,7 +532,26 @@ const maxEnvelopeDepth = 4
 
 // decodeJSON decodes one JSON record of format f (FormatAuto: any) at
 // envelope depth depth.
+//
+// With prefilter set, the record is first read without validating what
+// the decision does not need; anything but a NoMatch or a skip (a possible
+// match, an error) is then decided by the full, validating decode, so
+// Decode never yields an event or error that DecodeFull would not.
 func (d *Decoder) decodeJSON(rec []byte, ev *processor.Event, prefilter bool, f Format, depth int) (Outcome, error) {
+	if prefilter {
+		d.lazy = true
+		out, err := d.decodeJSONOnce(rec, ev, true, f, depth)
+		d.lazy = false
+		if err == nil && out != OutcomeEvent {
+			return out, nil
+		}
+		*ev = processor.Event{}
+		d.skip = ""
+	}
+	return d.decodeJSONOnce(rec, ev, false, f, depth)
+}
+
+func (d *Decoder) decodeJSONOnce(rec []byte, ev *processor.Event, prefilter bool, f Format, depth int) (Outcome, error) {
 	name := jsonFormatName(f)
 	if err := d.scanJSON(rec); err != nil {
 		return 0, fmt.Errorf("%s: %w", name, err)
@@ -486,6 +627,9 @@ func (d *Decoder) unwrap(ev *processor.Event, prefilter bool, s, depth int) (Out
 	case '{':
 		return d.decodeJSON(rec[v.start:v.end], ev, prefilter, FormatAuto, depth+1)
 	case '"':
+		if !d.valid(s) {
+			return 0, errLazyInvalid
+		}
 		inner := rec[v.start+1 : v.end-1]
 		if bytes.IndexByte(inner, '\\') >= 0 || !isASCII(inner) {
 			if d.inString {
@@ -494,6 +638,7 @@ func (d *Decoder) unwrap(ev *processor.Event, prefilter bool, s, depth int) (Out
 			d.inner = appendJSONUnescaped(d.inner[:0], inner)
 			inner = d.inner
 			d.inString = true
+			defer func() { d.inString = false }()
 		}
 		out, err := d.decodeInnerLine(inner, ev, prefilter, depth+1)
 		if err != nil {
