@@ -13,6 +13,12 @@ import (
 // corpus, plus hand-made edge cases.
 func seedLines(f *testing.F, globs ...string) {
 	f.Helper()
+	seedLinesWith(f, func(b []byte) { f.Add(b) }, globs...)
+}
+
+// seedLinesWith is seedLines with the corpus entry made by add.
+func seedLinesWith(f *testing.F, add func([]byte), globs ...string) {
+	f.Helper()
 	n := 0
 	for _, g := range globs {
 		paths, err := filepath.Glob(g)
@@ -21,7 +27,7 @@ func seedLines(f *testing.F, globs ...string) {
 		}
 		for _, p := range paths {
 			for _, line := range readLines(f, p) {
-				f.Add(line)
+				add(line)
 				n++
 			}
 		}
@@ -38,6 +44,31 @@ var sysmonSeedGlobs = []string{
 }
 
 var cimSeedGlobs = []string{"../../testdata/synthetic/positives_cim.json"}
+
+// jsonSeedGlobs are the line-per-record files of every JSON format, real
+// and synthetic.
+var jsonSeedGlobs = []string{
+	"../../testdata/synthetic/positives_cim.json",
+	"../../testdata/synthetic/positives_*.jsonl",
+	"../../testdata/real/*/*.jsonl",
+}
+
+// shapeSeeds are hand-made records of every JSON shape, including broken
+// envelopes.
+var shapeSeeds = []string{
+	`{"_time":"1793613600.100","_raw":"<Event><System><EventID>1</EventID></System><EventData><Data Name=\"UtcTime\">2026-11-02 10:00:00.100</Data><Data Name=\"Image\">/usr/bin/ssh</Data></EventData></Event>"}`,
+	`{"time":1793613600.1,"host":"h","event":{"process_name":"ssh","process":"ssh -oBatchMode=yes x"}}`,
+	`{"time":1793613600.1,"host":"h","event":"\u003cEvent\u003e\u003c/Event\u003e"}`,
+	`{"message":"{\"log\":\"x\"}"}`,
+	`{"log":"Oct 24 17:05:31 h sysmon[3041]: Sysmon v1.0.0 - Monitors system events"}`,
+	`{"event":{"event":{"event":{"event":{"_time":1,"dest":"h"}}}}}`,
+	`{"@timestamp":"2026-11-02T10:00:00Z","event":{"category":["process"],"type":["start"]},"process":{"name":"ssh","args":["ssh","-oBatchMode=yes","h"],"parent":{"pid":1}},"host":{"name":"h"}}`,
+	`{"@timestamp":1793613600100,"event.category":"process","event.type":"start","process.name":"SSH","process.command_line":"ssh x","user.name":"u"}`,
+	`{"class_uid":1007,"activity_id":1,"time":1793613600100,"process":{"name":"ssh","cmd_line":"ssh x","parent_process":{"pid":2}},"actor":{"process":{"name":"bash"}},"device":{"name":"d"}}`,
+	`{"@timestamp":"2026-11-02T10:00:00Z","record_type":"syscall","result":"success","data":{"syscall":"execve"},"process":{"pid":"1","ppid":"2","exe":"/usr/bin/ssh","args":["ssh","h"]},"user":{"ids":{"uid":"0"}}}`,
+	`{"_raw":"\"","time":"x"}`,
+	`{"message":5}`,
+}
 
 // sysmonEdgeSeeds exercise the spots where the fast scanner and encoding/xml
 // could part ways.
@@ -131,23 +162,26 @@ func FuzzCIMDifferential(f *testing.F) {
 	})
 }
 
-// FuzzPrefilterNeverRejectsMatch is the prefilter's contract, for both
-// formats (auto detection): Decode never turns an event that DecodeFull
+// FuzzPrefilterNeverRejectsMatch is the prefilter's contract, for every
+// format: Decode never turns an event that DecodeFull
 // decodes and processor.Match accepts (either mode) into anything but the
 // same event; skips stay skips with the same reason; NoMatch carries the
 // event's time and nothing else; and Decode never yields an event that
 // DecodeFull would not.
 func FuzzPrefilterNeverRejectsMatch(f *testing.F) {
-	seedLines(f, append(append([]string{}, sysmonSeedGlobs...), cimSeedGlobs...)...)
+	seedLinesWith(f, func(b []byte) { f.Add(b, uint8(FormatAuto)) }, append(append([]string{}, sysmonSeedGlobs...), jsonSeedGlobs...)...)
 	for _, s := range sysmonEdgeSeeds {
-		f.Add([]byte(s))
+		f.Add([]byte(s), uint8(FormatAuto))
 	}
 	for _, s := range cimEdgeSeeds {
-		f.Add([]byte(s))
+		f.Add([]byte(s), uint8(FormatCIM))
 	}
-	f.Fuzz(func(t *testing.T, line []byte) {
-		full := newTestDecoder(t, FormatAuto)
-		pre := newTestDecoder(t, FormatAuto)
+	for i, s := range shapeSeeds {
+		f.Add([]byte(s), uint8(i%int(numFormats)))
+	}
+	f.Fuzz(func(t *testing.T, line []byte, format uint8) {
+		full := newTestDecoder(t, Format(format%uint8(numFormats)))
+		pre := newTestDecoder(t, Format(format%uint8(numFormats)))
 		var a, b processor.Event
 		oa, errA := full.DecodeFull(line, &a)
 		ob, errB := pre.Decode(line, &b)
@@ -193,10 +227,17 @@ func FuzzPrefilterNeverRejectsMatch(f *testing.F) {
 // FuzzDecode runs the decoders over arbitrary input in every format: no
 // panic, no out-of-range index, and an error or a consistent outcome.
 func FuzzDecode(f *testing.F) {
-	seedLines(f, append(append([]string{}, sysmonSeedGlobs...), cimSeedGlobs...)...)
+	seedLines(f, append(append([]string{}, sysmonSeedGlobs...), jsonSeedGlobs...)...)
+	for _, s := range shapeSeeds {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		for _, format := range []Format{FormatAuto, FormatSysmon, FormatCIM} {
-			d := newTestDecoder(t, format)
+		for format := range numFormats {
+			d, err := NewDecoder(format, WithEnvelopeField("payload.raw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.SetNow(fixedNow)
 			var ev processor.Event
 			for _, decode := range []func([]byte, *processor.Event) (Outcome, error){d.Decode, d.DecodeFull} {
 				out, err := decode(line, &ev)
