@@ -281,20 +281,40 @@ func decodeFile(t *testing.T, path string, format Format) []processor.Event {
 	return out
 }
 
-func TestSyntheticSysmonEqualsCIM(t *testing.T) {
+// syntheticShapes are the generator's files of the same process events in
+// every JSON format. OCSF has no original file name.
+var syntheticShapes = []struct {
+	file   string
+	format Format
+	noOFN  bool
+}{
+	{"positives_cim.json", FormatCIM, false},
+	{"positives_envelope.jsonl", FormatEnvelope, false},
+	{"positives_hec.jsonl", FormatHEC, false},
+	{"positives_ecs.jsonl", FormatECS, false},
+	{"positives_ocsf.jsonl", FormatOCSF, true},
+}
+
+func TestSyntheticSysmonEqualsEveryFormat(t *testing.T) {
 	sysmon := decodeFile(t, "../../testdata/synthetic/positives.log", FormatSysmon)
-	for _, format := range []Format{FormatCIM, FormatAuto} {
-		t.Run(format.String(), func(t *testing.T) {
-			cim := decodeFile(t, "../../testdata/synthetic/positives_cim.json", format)
-			if len(cim) != len(sysmon) || len(cim) == 0 {
-				t.Fatalf("%d CIM events, %d Sysmon events", len(cim), len(sysmon))
-			}
-			for i := range cim {
-				if diff := diffEvents(sysmon[i], cim[i]); diff != "" {
-					t.Errorf("event %d: %s", i, diff)
+	for _, sh := range syntheticShapes {
+		for _, format := range []Format{sh.format, FormatAuto} {
+			t.Run(sh.file+"/"+format.String(), func(t *testing.T) {
+				got := decodeFile(t, "../../testdata/synthetic/"+sh.file, format)
+				if len(got) != len(sysmon) || len(got) == 0 {
+					t.Fatalf("%d events, %d Sysmon events", len(got), len(sysmon))
 				}
-			}
-		})
+				for i := range got {
+					want := sysmon[i]
+					if sh.noOFN {
+						want.OriginalFileName = ""
+					}
+					if diff := diffEvents(want, got[i]); diff != "" {
+						t.Errorf("event %d: %s", i, diff)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -315,8 +335,26 @@ type expectedRow struct {
 // TestSyntheticLabelsAgreeWithMatcher groups the decoded synthetic events
 // that processor.Match accepts, per 60-minute window ending at :50, and
 // compares them with the rows the generator derived from its own labels.
+// The matcher table runs for each format's file.
 func TestSyntheticLabelsAgreeWithMatcher(t *testing.T) {
-	events := decodeFile(t, "../../testdata/synthetic/positives.log", FormatSysmon)
+	sources := []struct {
+		file   string
+		format Format
+	}{{"positives.log", FormatSysmon}}
+	for _, sh := range syntheticShapes {
+		sources = append(sources, struct {
+			file   string
+			format Format
+		}{sh.file, sh.format})
+	}
+	for _, src := range sources {
+		t.Run(src.file, func(t *testing.T) {
+			labelsAgree(t, decodeFile(t, "../../testdata/synthetic/"+src.file, src.format))
+		})
+	}
+}
+
+func labelsAgree(t *testing.T, events []processor.Event) {
 	for _, tc := range []struct {
 		mode processor.MatchMode
 		file string
@@ -402,7 +440,11 @@ func TestSampleFile(t *testing.T) {
 // Decode must copy what it keeps: scribbling over the input afterwards must
 // not change the event.
 func TestDecodeDoesNotRetainInput(t *testing.T) {
-	for _, path := range []string{"../../testdata/synthetic/positives.log", "../../testdata/synthetic/positives_cim.json"} {
+	paths := []string{"../../testdata/synthetic/positives.log"}
+	for _, sh := range syntheticShapes {
+		paths = append(paths, "../../testdata/synthetic/"+sh.file)
+	}
+	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			d := newTestDecoder(t, FormatAuto)
 			for i, line := range readLines(t, path) {

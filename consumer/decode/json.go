@@ -713,6 +713,14 @@ func (d *Decoder) decodeInnerLine(line []byte, ev *processor.Event, prefilter bo
 	if line[start] == '{' {
 		return d.decodeJSON(line[start:], ev, prefilter, FormatAuto, depth)
 	}
+	if depth > 0 {
+		// The envelope plays the syslog header's part: a text without
+		// <Event is a log line, such as a banner, not an event.
+		if _, _, ok := splitSysmonLine(line); !ok {
+			d.skip = SkipBanner
+			return OutcomeSkip, nil
+		}
+	}
 	return d.decodeSysmonLine(line, ev, prefilter, "unrecognised record format")
 }
 
