@@ -123,6 +123,16 @@ func hex4(b []byte) rune {
 // encoding/json decodes it.
 func appendJSONUnescaped(dst, s []byte) []byte {
 	for r := 0; r < len(s); {
+		// copy the plain run up to the next escape or non-ASCII byte
+		run := r
+		for run < len(s) && strClass[s[run]] == 0 {
+			run++
+		}
+		if run > r {
+			dst = append(dst, s[r:run]...)
+			r = run
+			continue
+		}
 		c := s[r]
 		switch {
 		case c == '\\':

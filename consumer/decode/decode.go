@@ -289,6 +289,11 @@ func (d *Decoder) decodeSysmonLine(line []byte, ev *processor.Event, prefilter b
 		if out, handled := d.sysmonPrefilter(prefix, elem, ev); handled {
 			return out, nil
 		}
+		if d.lazy {
+			// Inside a JSON envelope's prefilter pass: the envelope is
+			// decoded again in full, so a possible match stops here.
+			return OutcomeEvent, nil
+		}
 	}
 	return d.decodeSysmon(prefix, elem, ev)
 }

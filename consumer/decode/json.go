@@ -539,11 +539,12 @@ const maxEnvelopeDepth = 4
 // Decode never yields an event or error that DecodeFull would not.
 func (d *Decoder) decodeJSON(rec []byte, ev *processor.Event, prefilter bool, f Format, depth int) (Outcome, error) {
 	if prefilter {
+		outer := d.lazy
 		d.lazy = true
 		out, err := d.decodeJSONOnce(rec, ev, true, f, depth)
-		d.lazy = false
-		if err == nil && out != OutcomeEvent {
-			return out, nil
+		d.lazy = outer
+		if outer || err == nil && out != OutcomeEvent {
+			return out, err // an enclosing envelope's pass decides
 		}
 		*ev = processor.Event{}
 		d.skip = ""

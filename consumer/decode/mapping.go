@@ -173,6 +173,8 @@ func (d *Decoder) mapJSON(ev *processor.Event, prefilter bool, m *mapping) (Outc
 			ev.Time = t
 			return OutcomeNoMatch, nil
 		}
+		// A possible match: decodeJSON decodes it in full, validating.
+		return OutcomeEvent, nil
 	}
 	d.resetFields()
 	for f, srcs := range m.fields {
