@@ -37,10 +37,14 @@ const (
 	FormatECS
 	// FormatOCSF is OCSF Process Activity (class_uid 1007).
 	FormatOCSF
+	// FormatAuditd is raw Linux audit.log lines, assembled per event
+	// (auditd.go): Decode may return OutcomePending, and Expire and Ready
+	// hand out what completes later.
+	FormatAuditd
 	numFormats
 )
 
-var formatNames = [numFormats]string{"auto", "sysmon", "cim", "envelope", "hec", "ecs", "ocsf"}
+var formatNames = [numFormats]string{"auto", "sysmon", "cim", "envelope", "hec", "ecs", "ocsf", "auditd"}
 
 // ParseFormat parses the --input-format flag value.
 func ParseFormat(s string) (Format, error) {
@@ -86,6 +90,8 @@ func (o Outcome) String() string {
 		return "nomatch"
 	case OutcomeSkip:
 		return "skip"
+	case OutcomePending:
+		return "pending"
 	}
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
@@ -163,6 +169,9 @@ type Decoder struct {
 	fbTimeSet bool
 	fbHost    []byte
 	fbHostSet bool
+
+	// audit holds the open auditd assemblies.
+	audit auditState
 }
 
 // Option configures a Decoder.
@@ -241,7 +250,7 @@ func (d *Decoder) DecodeFull(raw []byte, ev *processor.Event) (Outcome, error) {
 
 func (d *Decoder) decode(raw []byte, ev *processor.Event, prefilter bool) (Outcome, error) {
 	out, err := d.decodeRecord(raw, ev, prefilter)
-	if err == nil && out != OutcomeSkip && !processor.ValidEventTime(ev.Time) {
+	if err == nil && (out == OutcomeEvent || out == OutcomeNoMatch) && !processor.ValidEventTime(ev.Time) {
 		t := ev.Time
 		*ev = processor.Event{}
 		return 0, fmt.Errorf("%w: %s is outside %s to %s", ErrEventTime, t.Format(time.RFC3339Nano),
@@ -267,7 +276,12 @@ func (d *Decoder) decodeRecord(raw []byte, ev *processor.Event, prefilter bool) 
 	}
 	switch d.format {
 	case FormatAuto:
+		if isAuditLine(line[start:]) {
+			return d.decodeAuditd(line[start:], ev, prefilter)
+		}
 		return d.decodeInnerLine(line, ev, prefilter, 0)
+	case FormatAuditd:
+		return d.decodeAuditd(line[start:], ev, prefilter)
 	case FormatSysmon:
 		return d.decodeSysmonLine(line, ev, prefilter, "sysmon: no <Event> element")
 	}

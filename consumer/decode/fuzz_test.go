@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sshlateral/sshlateral/processor"
 )
@@ -182,46 +183,75 @@ func FuzzPrefilterNeverRejectsMatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte, format uint8) {
 		full := newTestDecoder(t, Format(format%uint8(numFormats)))
 		pre := newTestDecoder(t, Format(format%uint8(numFormats)))
-		var a, b processor.Event
-		oa, errA := full.DecodeFull(line, &a)
-		ob, errB := pre.Decode(line, &b)
-		if errB == nil && ob == OutcomeEvent {
-			if errA != nil || oa != OutcomeEvent {
-				t.Fatalf("Decode gave an event, DecodeFull %v %v", oa, errA)
-			}
+		// Records are lines, so that auditd assemblies span several.
+		for _, rec := range bytes.Split(line, []byte("\n")) {
+			var a, b processor.Event
+			oa, errA := full.DecodeFull(rec, &a)
+			ob, errB := pre.Decode(rec, &b)
+			comparePrefilter(t, full, pre, oa, ob, errA, errB, &a, &b)
 		}
-		if errA != nil {
-			return
+		if full.Expire(time.Time{}) != pre.Expire(time.Time{}) {
+			t.Fatal("different numbers of completed assemblies")
 		}
-		switch oa {
-		case OutcomeSkip:
-			if errB != nil || ob != OutcomeSkip || pre.LastSkipReason() != full.LastSkipReason() {
-				t.Fatalf("skip %q became %v %q %v", full.LastSkipReason(), ob, pre.LastSkipReason(), errB)
+		for {
+			var a, b processor.Event
+			oa, okA, errA := full.Ready(&a)
+			ob, okB, errB := pre.Ready(&b)
+			if okA != okB {
+				t.Fatal("Ready disagrees")
 			}
-		case OutcomeEvent:
-			matches := processor.Match(processor.MatchESCU, &a) || processor.Match(processor.MatchRobust, &a)
-			if errB != nil {
-				t.Fatalf("Decode: %v; DecodeFull: event (match %v)", errB, matches)
+			if !okA {
+				break
 			}
-			switch ob {
-			case OutcomeEvent:
-				if diff := diffEvents(a, b); diff != "" {
-					t.Fatalf("Decode != DecodeFull: %s", diff)
-				}
-			case OutcomeNoMatch:
-				if matches {
-					t.Fatalf("prefilter rejected a match: %+v", a)
-				}
-				if diff := diffEvents(b, processor.Event{Time: a.Time}); diff != "" {
-					t.Fatalf("NoMatch event: %s", diff)
-				}
-			default:
-				t.Fatalf("process event became %v", ob)
-			}
-		default:
-			t.Fatalf("DecodeFull returned %v", oa)
+			comparePrefilter(t, full, pre, oa, ob, errA, errB, &a, &b)
 		}
 	})
+}
+
+// comparePrefilter holds one outcome of Decode (pre, b) to the one of
+// DecodeFull (full, a) for the same record.
+func comparePrefilter(t *testing.T, full, pre *Decoder, oa, ob Outcome, errA, errB error, a, b *processor.Event) {
+	t.Helper()
+	if errB == nil && ob == OutcomeEvent {
+		if errA != nil || oa != OutcomeEvent {
+			t.Fatalf("Decode gave an event, DecodeFull %v %v", oa, errA)
+		}
+	}
+	if errA != nil {
+		return
+	}
+	switch oa {
+	case OutcomeSkip:
+		if errB != nil || ob != OutcomeSkip || pre.LastSkipReason() != full.LastSkipReason() {
+			t.Fatalf("skip %q became %v %q %v", full.LastSkipReason(), ob, pre.LastSkipReason(), errB)
+		}
+	case OutcomePending:
+		if errB != nil || ob != OutcomePending {
+			t.Fatalf("pending became %v %v", ob, errB)
+		}
+	case OutcomeEvent:
+		matches := processor.Match(processor.MatchESCU, a) || processor.Match(processor.MatchRobust, a)
+		if errB != nil {
+			t.Fatalf("Decode: %v; DecodeFull: event (match %v)", errB, matches)
+		}
+		switch ob {
+		case OutcomeEvent:
+			if diff := diffEvents(*a, *b); diff != "" {
+				t.Fatalf("Decode != DecodeFull: %s", diff)
+			}
+		case OutcomeNoMatch:
+			if matches {
+				t.Fatalf("prefilter rejected a match: %+v", *a)
+			}
+			if diff := diffEvents(*b, processor.Event{Time: a.Time}); diff != "" {
+				t.Fatalf("NoMatch event: %s", diff)
+			}
+		default:
+			t.Fatalf("process event became %v", ob)
+		}
+	default:
+		t.Fatalf("DecodeFull returned %v", oa)
+	}
 }
 
 // FuzzDecode runs the decoders over arbitrary input in every format: no
@@ -246,6 +276,9 @@ func FuzzDecode(f *testing.F) {
 						t.Fatal("empty error")
 					}
 					continue
+				}
+				if out == OutcomePending && d.InFlight() == 0 {
+					t.Fatal("pending with nothing in flight")
 				}
 				if (out == OutcomeSkip) != (d.LastSkipReason() != "") {
 					t.Fatalf("%v with skip reason %q", out, d.LastSkipReason())
