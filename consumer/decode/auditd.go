@@ -68,7 +68,7 @@ type auditAsm struct {
 	full bool
 	// values, copied out of the records
 	node, uid, uidName, pid, ppid, exe, comm, args, title []byte
-	nextArg                                              int
+	nextArg                                               int
 }
 
 func (a *auditAsm) reset() {
