@@ -9,6 +9,7 @@
 //	testdata/synthetic/positives_hec.jsonl         positives.log as Splunk HEC events (string or CIM object)
 //	testdata/synthetic/positives_ecs.jsonl         the process starts as ECS, nested and dotted-flat
 //	testdata/synthetic/positives_ocsf.jsonl        the process starts as OCSF Process Activity (Launch)
+//	testdata/synthetic/positives_auditd.log        the process starts as raw auditd records (enriched format)
 //	testdata/synthetic/positives.expected.json     expected FINAL rows, ESCU matcher, default windows
 //	testdata/synthetic/positives.expected_robust.json  the same for the robust matcher
 //	cmd/sshlateral/sample/events.log               a ~30 line demo sample
@@ -777,12 +778,65 @@ func writeShapes(events []event) error {
 		writeJSON(&ocsf, o, false)
 		n++
 	}
+	if err := os.WriteFile(filepath.Join(outDir, "positives_auditd.log"), auditdLog(events), 0o644); err != nil {
+		return err
+	}
 	for name, b := range map[string]*bytes.Buffer{"positives_envelope.jsonl": &env, "positives_hec.jsonl": &hec, "positives_ecs.jsonl": &ecs, "positives_ocsf.jsonl": &ocsf} {
 		if err := os.WriteFile(filepath.Join(outDir, name), b.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// auditdLog writes each process start as the records auditd (log_format
+// ENRICHED, name_format=hostname) writes for an execve: SYSCALL, EXECVE,
+// CWD, PATH, PROCTITLE, EOE. Arguments with a space, a quote or a control
+// character are hex-encoded, as auditd does; every third event has no EOE
+// (older kernels), so only a later timeout or the end of input completes it.
+func auditdLog(events []event) []byte {
+	var b bytes.Buffer
+	serial := 5000
+	for _, e := range events {
+		if e.kind != "" {
+			continue
+		}
+		serial++
+		stamp := fmt.Sprintf("msg=audit(%d.%03d:%d):", e.t.Unix(), e.t.Nanosecond()/1e6, serial)
+		rec := func(typ, body string) {
+			fmt.Fprintf(&b, "node=%s type=%s %s %s\n", e.host.name, typ, stamp, body)
+		}
+		enc := func(v string) string {
+			if strings.ContainsAny(v, " \"'") || strings.IndexFunc(v, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+				return strings.ToUpper(hex.EncodeToString([]byte(v)))
+			}
+			return `"` + v + `"`
+		}
+		comm := basename(e.image)
+		if len(comm) > 15 {
+			comm = comm[:15]
+		}
+		rec("SYSCALL", fmt.Sprintf("arch=c000003e syscall=59 success=yes exit=0 a0=55d85d6719d0 a1=55d85d69c970 a2=55d85d720450 a3=8 items=2 ppid=%d pid=%d auid=%d uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4 comm=%s exe=%s key=(null)\x1dARCH=x86_64 SYSCALL=execve AUID=\"%s\" UID=\"%s\" GID=\"%s\" EUID=\"%s\"",
+			e.ppid, e.pid, uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user),
+			enc(comm), enc(e.image), e.user, e.user, e.user, e.user))
+		argv := strings.Split(e.cmd, " ")
+		args := make([]string, len(argv))
+		for i, a := range argv {
+			args[i] = fmt.Sprintf("a%d=%s", i, enc(a))
+		}
+		rec("EXECVE", fmt.Sprintf("argc=%d %s", len(argv), strings.Join(args, " ")))
+		rec("CWD", "cwd="+enc(e.cwd))
+		rec("PATH", "item=0 name="+enc(e.image)+" inode=1593 dev=08:01 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID=\"root\" OGID=\"root\"")
+		title := strings.Join(argv, "\x00")
+		if len(title) > 128 {
+			title = title[:128] // the kernel's proctitle limit
+		}
+		rec("PROCTITLE", "proctitle="+strings.ToUpper(hex.EncodeToString([]byte(title))))
+		if serial%3 != 0 {
+			rec("EOE", "")
+		}
+	}
+	return b.Bytes()
 }
 
 // writeJSON appends v as one line; html selects encoding/json's escaping of
