@@ -322,6 +322,15 @@ func parseCIMTimeString(s []byte) (time.Time, bool) {
 	return parseRFC3339(s)
 }
 
+func hasExponent(b []byte) bool {
+	for _, c := range b {
+		if c == 'e' || c == 'E' {
+			return true
+		}
+	}
+	return false
+}
+
 // parseEpoch reads epoch seconds from a JSON number. Plain decimals are read
 // exactly (nanoseconds truncated); exponents go through float64. Negative
 // times and times after year 9999 are refused.
@@ -330,7 +339,7 @@ func parseEpoch(lit []byte) (time.Time, bool) {
 	for intEnd < len(lit) && isDigit(lit[intEnd]) {
 		intEnd++
 	}
-	if intEnd > 0 && (intEnd == len(lit) || lit[intEnd] == '.' && bytes.IndexAny(lit[intEnd:], "eE") < 0) {
+	if intEnd > 0 && (intEnd == len(lit) || lit[intEnd] == '.' && !hasExponent(lit[intEnd:])) {
 		var sec int64
 		for _, c := range lit[:intEnd] {
 			sec = sec*10 + int64(c-'0')

@@ -152,9 +152,10 @@ type Decoder struct {
 
 	// The JSON scanner's state (json.go): the record, the noted values and
 	// the current path.
-	rec   []byte
-	slots [numSlots]jval
-	path  []byte
+	rec     []byte
+	slots   [numSlots]jval
+	present slotSet
+	path    []byte
 
 	// envField is the envelope field path given by WithEnvelopeField.
 	envField string

@@ -191,6 +191,54 @@ func lookupPath(path []byte) (pathInfo, bool) {
 	}
 }
 
+// slotSet is a set of slots: those with a non-null value.
+type slotSet [(numSlots + 63) / 64]uint64
+
+func (m *slotSet) put(s int, on bool) {
+	if on {
+		m[s/64] |= 1 << (s % 64)
+	} else {
+		m[s/64] &^= 1 << (s % 64)
+	}
+}
+
+func (m *slotSet) has(s int) bool { return m[s/64]&(1<<(s%64)) != 0 }
+
+// any reports whether m and o share a slot.
+func (m *slotSet) any(o *slotSet) bool {
+	for i := range m {
+		if m[i]&o[i] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// slotsOf returns the set of the given slots.
+func slotsOf(slots ...int) (m slotSet) {
+	for _, s := range slots {
+		m.put(s, true)
+	}
+	return m
+}
+
+// procSlots are the ECS process and process.parent attributes: any of them
+// marks a record as ECS.
+var procSlots = func() (m slotSet) {
+	for a := 0; a < numAttrs; a++ {
+		m.put(gs(gProc, a), true)
+		m.put(gs(gParent, a), true)
+	}
+	return m
+}()
+
+var cimSlots = func() (m slotSet) {
+	for f := 0; f < numFields; f++ {
+		m.put(sCIM+f, true)
+	}
+	return m
+}()
+
 // jval is where a noted value lies in the record; set is false for a path
 // the record lacks.
 type jval struct {
@@ -203,6 +251,7 @@ type jval struct {
 func (d *Decoder) scanJSON(rec []byte) error {
 	d.rec = rec
 	d.slots = [numSlots]jval{}
+	d.present = slotSet{}
 	d.path = d.path[:0]
 	p := skipSpace(rec, 0)
 	if p >= len(rec) || rec[p] != '{' {
@@ -229,10 +278,19 @@ func (d *Decoder) walk(rec []byte, p, depth int) (int, error) {
 		if p >= len(rec) || rec[p] != '"' {
 			return p, jsonErr("expected object key at byte %d", p)
 		}
-		ke, slow, err := scanJSONString(rec, p)
-		if err != nil {
-			return p, err
+		// Keys are short and plain: scan them inline, the general scanner
+		// only for escapes and non-ASCII.
+		ke, slow := p+1, false
+		for ke < len(rec) && strClass[rec[ke]] == 0 {
+			ke++
 		}
+		if ke >= len(rec) || rec[ke] != '"' {
+			var err error
+			if ke, slow, err = scanJSONString(rec, p); err != nil {
+				return p, err
+			}
+		}
+		var err error
 		mark := len(d.path)
 		if mark > 0 {
 			d.path = append(d.path, '.')
@@ -265,9 +323,11 @@ func (d *Decoder) walk(rec []byte, p, depth int) (int, error) {
 		v := jval{int32(start), int32(p), true}
 		if known && info.slot >= 0 {
 			d.slots[info.slot] = v
+			d.present.put(int(info.slot), rec[start] != 'n')
 		}
 		if custom {
 			d.slots[sCustom] = v
+			d.present.put(sCustom, rec[start] != 'n')
 		}
 		d.path = d.path[:mark]
 		p = skipSpace(rec, p)
@@ -295,11 +355,10 @@ func (d *Decoder) onEnvelopePath() bool {
 // kind returns the first byte of the value in slot s, or 0 when the record
 // lacks it. null counts as missing.
 func (d *Decoder) kind(s int) byte {
-	v := d.slots[s]
-	if !v.set || d.rec[v.start] == 'n' {
+	if !d.present.has(s) {
 		return 0
 	}
-	return d.rec[v.start]
+	return d.rec[d.slots[s].start]
 }
 
 func (d *Decoder) raw(s int) []byte {
@@ -352,6 +411,13 @@ func skipValueFast(b []byte, p int) (int, error) {
 		switch c := b[p]; c {
 		case '"':
 			q := p + 1
+			// short values end before IndexByte pays off
+			for end := min(q+16, len(b)); q < end && b[q] != '"' && b[q] != '\\'; q++ {
+			}
+			if q < len(b) && b[q] == '"' {
+				p = q + 1
+				break
+			}
 			for {
 				j := bytes.IndexByte(b[q:], '"')
 				if j < 0 {
@@ -395,14 +461,43 @@ func skipValueFast(b []byte, p int) (int, error) {
 	return p, errLazyInvalid
 }
 
-// text returns the text of slot s in d.tmp (valid until the next use).
+// text returns the text of slot s, as appendText writes it, without a
+// copy where the record holds it as is; else in d.tmp (valid until the next
+// use).
 func (d *Decoder) text(s int) ([]byte, bool) {
 	if d.kind(s) == 0 {
 		return nil, false
 	}
+	v := d.raw(s)
+	switch v[0] {
+	case '"':
+		end, slow, err := scanJSONString(v, 0)
+		if err != nil || end != len(v)-1 {
+			return nil, false
+		}
+		if !slow {
+			return v[1:end], true
+		}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		if jsonNumberEnd(v, 0) != len(v) {
+			return nil, false
+		}
+		if !hasFraction(v) {
+			return v, true
+		}
+	}
 	var err error
 	d.tmp, err = d.appendText(d.tmp[:0], s)
 	return d.tmp, err == nil
+}
+
+func hasFraction(b []byte) bool {
+	for _, c := range b {
+		if c == '.' || c == 'e' || c == 'E' {
+			return true
+		}
+	}
+	return false
 }
 
 // is reports whether slot s is the string want, or an array holding it.
@@ -479,10 +574,7 @@ func (d *Decoder) classify() (jsonFormat, int) {
 		}
 	}
 	ecsMarks := d.kind(sTimestamp) != 0 || d.kind(sECS) != 0
-	procMarks := false
-	for a := 0; a < numAttrs; a++ {
-		procMarks = procMarks || d.kind(gs(gProc, a)) != 0 || d.kind(gs(gParent, a)) != 0
-	}
+	procMarks := d.present.any(&procSlots)
 	if d.kind(sEvent) == '{' && !ecsMarks && !procMarks {
 		return jsonEnvelope, sEvent // HEC with an object event
 	}
@@ -492,10 +584,8 @@ func (d *Decoder) classify() (jsonFormat, int) {
 	if ecsMarks || procMarks || d.kind(sEventCategory) != 0 {
 		return jsonECS, 0
 	}
-	for f := 0; f < numFields; f++ {
-		if d.kind(sCIM+f) != 0 {
-			return jsonCIM, 0
-		}
+	if d.present.any(&cimSlots) {
+		return jsonCIM, 0
 	}
 	if d.kind(sUTime) != 0 && d.kind(sRaw) == 0 {
 		return jsonCIM, 0

@@ -32,6 +32,18 @@ type mapping struct {
 	times []timeSource
 	// start reports whether the record is a process start; nil: always.
 	start func(d *Decoder) bool
+	// sources is the set of every field source's slot (sourceSet).
+	sources slotSet
+}
+
+// withSources fills m.sources.
+func withSources(m mapping) mapping {
+	for _, srcs := range m.fields {
+		for _, s := range srcs {
+			m.sources.put(s.slot, true)
+		}
+	}
+	return m
 }
 
 type timeSource struct {
@@ -49,12 +61,12 @@ var cimMapping = func() mapping {
 	for f := range numFields {
 		m.fields[f] = []source{src(sCIM + f)}
 	}
-	return m
+	return withSources(m)
 }()
 
 // ecsMapping: Elastic Common Schema, nested or dotted-flat (Elastic Agent
 // Sysmon for Linux, Elastic Defend, Auditbeat / auditd_manager).
-var ecsMapping = mapping{
+var ecsMapping = withSources(mapping{
 	name: "ecs",
 	fields: [numFields][]source{
 		fDest:              {src(sHostName), src(sHostHostname)},
@@ -71,10 +83,10 @@ var ecsMapping = mapping{
 	},
 	times: []timeSource{{sTimestamp, time.Millisecond}},
 	start: func(d *Decoder) bool { return d.is(sEventCategory, "process") && d.is(sEventType, "start") },
-}
+})
 
 // auditJSONMapping: go-libaudit's aucoalesce JSON (one object per event).
-var auditJSONMapping = mapping{
+var auditJSONMapping = withSources(mapping{
 	name: "auditd-json",
 	fields: [numFields][]source{
 		fDest:              {src(sHostName), src(sHostHostname)},
@@ -92,11 +104,11 @@ var auditJSONMapping = mapping{
 		return (d.is(sRecordType, "syscall") || d.is(sRecordType, "SYSCALL")) &&
 			(d.is(sDataSyscall, "execve") || d.is(sDataSyscall, "execveat")) && !d.is(sResult, "fail")
 	},
-}
+})
 
 // ocsfMapping: OCSF Process Activity (class_uid 1007), Launch (activity_id
 // 1). The parent is process.parent_process, else the actor's process.
-var ocsfMapping = mapping{
+var ocsfMapping = withSources(mapping{
 	name: "ocsf",
 	fields: [numFields][]source{
 		fDest:          {src(sDeviceHostname), src(sDeviceName)},
@@ -124,7 +136,7 @@ var ocsfMapping = mapping{
 		u, _ := d.text(sTypeUID)
 		return string(u) == "100701"
 	},
-}
+})
 
 // first returns the first source of srcs the record has.
 func (d *Decoder) first(srcs []source) (source, bool) {
@@ -148,14 +160,7 @@ func (d *Decoder) mapJSON(ev *processor.Event, prefilter bool, m *mapping) (Outc
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", m.name, err)
 	}
-	mapped := false
-	for _, srcs := range m.fields {
-		if _, ok := d.first(srcs); ok {
-			mapped = true
-			break
-		}
-	}
-	if !mapped {
+	if !d.present.any(&m.sources) {
 		return 0, fmt.Errorf("%s: %w: no process field in the record", m.name, ErrUnmapped)
 	}
 	if prefilter {
