@@ -49,6 +49,7 @@ var cimSeedGlobs = []string{"../../testdata/synthetic/positives_cim.json"}
 // jsonSeedGlobs are the line-per-record files of every JSON format, real
 // and synthetic.
 var jsonSeedGlobs = []string{
+	"../../testdata/synthetic/positives_auditd.log",
 	"../../testdata/synthetic/positives_cim.json",
 	"../../testdata/synthetic/positives_*.jsonl",
 	"../../testdata/real/*/*.jsonl",

@@ -311,7 +311,17 @@ func (d *Decoder) walk(rec []byte, p, depth int) (int, error) {
 		descend := known && info.descend || d.onEnvelopePath()
 		switch {
 		case descend && p < len(rec) && rec[p] == '{' && depth < maxJSONDepth:
+			// The object is noted before what is inside it, so that a
+			// path inside (ecs.version) given later wins over it (ecs).
+			if known && info.slot >= 0 {
+				d.slots[info.slot] = jval{int32(start), int32(start), true}
+				d.present.put(int(info.slot), true)
+			}
 			p, err = d.walk(rec, p, depth+1)
+			if err == nil && known && info.slot >= 0 && d.slots[info.slot].start == int32(start) {
+				d.slots[info.slot].end = int32(p)
+			}
+			known = false // noted
 		case d.lazy:
 			p, err = skipValueFast(rec, p)
 		default:
