@@ -70,6 +70,9 @@ var shapeSeeds = []string{
 	`{"@timestamp":"2026-11-02T10:00:00Z","record_type":"syscall","result":"success","data":{"syscall":"execve"},"process":{"pid":"1","ppid":"2","exe":"/usr/bin/ssh","args":["ssh","h"]},"user":{"ids":{"uid":"0"}}}`,
 	`{"_raw":"\"","time":"x"}`,
 	`{"message":5}`,
+	"node=h type=SYSCALL msg=audit(1793613600.100:7): arch=c000003e syscall=59 success=yes ppid=1 pid=2 uid=0 comm=\"ssh\" exe=\"/usr/bin/ssh\"\x1dUID=\"root\"\n" +
+		"node=h type=EXECVE msg=audit(1793613600.100:7): argc=3 a0=\"ssh\" a1=\"-oBatchMode=yes\" a2_len=8 a2[0]=687474703A2F2F78\n" +
+		"node=h type=PROCTITLE msg=audit(1793613600.100:7): proctitle=737368\ntype=EOE msg=audit(1793613600.100:7): ",
 }
 
 // sysmonEdgeSeeds exercise the spots where the fast scanner and encoding/xml
