@@ -11,42 +11,6 @@ import (
 	"github.com/sshlateral/sshlateral/processor"
 )
 
-// decodeAuditLines feeds lines to a decoder in full mode, expires what is
-// left at the end, and returns the process events and skips.
-func decodeAuditLines(t *testing.T, format Format, lines [][]byte) (events []processor.Event, skips int) {
-	t.Helper()
-	d := newTestDecoder(t, format)
-	take := func(out Outcome, err error, ev processor.Event) {
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
-		switch out {
-		case OutcomeEvent:
-			events = append(events, ev)
-		case OutcomeSkip:
-			skips++
-		}
-	}
-	for _, line := range lines {
-		var ev processor.Event
-		out, err := d.DecodeFull(line, &ev)
-		take(out, err, ev)
-	}
-	d.Expire(time.Time{})
-	for {
-		var ev processor.Event
-		out, ok, err := d.Ready(&ev)
-		if !ok {
-			break
-		}
-		take(out, err, ev)
-	}
-	if d.InFlight() != 0 {
-		t.Fatalf("%d records still in flight", d.InFlight())
-	}
-	return events, skips
-}
-
 func TestRealAuditdFiles(t *testing.T) {
 	grep := processor.Event{Time: time.Date(2017, 4, 12, 22, 48, 11, 36e6, time.UTC), User: "1000", Process: "grep --color=auto mapping",
 		ProcessName: "grep", ProcessPath: "/usr/bin/grep", ProcessID: "13393", ParentProcessID: "12041"}
@@ -61,7 +25,7 @@ func TestRealAuditdFiles(t *testing.T) {
 	} {
 		for _, format := range []Format{FormatAuto, FormatAuditd} {
 			t.Run(tc.path+"/"+format.String(), func(t *testing.T) {
-				got, _ := decodeAuditLines(t, format, readLines(t, "../../testdata/real/"+tc.path))
+				got, _ := decodeAll(t, format, readLines(t, "../../testdata/real/"+tc.path), true)
 				if len(got) != len(tc.want) {
 					t.Fatalf("%d events, want %d: %+v", len(got), len(tc.want), got)
 				}
@@ -86,7 +50,7 @@ func TestRealAuditdLogsDecode(t *testing.T) {
 		{"go_libaudit/auparse_testdata_test3.log", 1},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			got, _ := decodeAuditLines(t, FormatAuditd, readLines(t, "../../testdata/real/"+tc.path))
+			got, _ := decodeAll(t, FormatAuditd, readLines(t, "../../testdata/real/"+tc.path), true)
 			if len(got) != tc.events {
 				t.Fatalf("%d events, want %d: %+v", len(got), tc.events, got)
 			}
@@ -115,9 +79,9 @@ func TestAuditdRawEqualsStructured(t *testing.T) {
 				lines = append(lines, l)
 			}
 		}
-		raw, _ := decodeAuditLines(t, FormatAuditd, lines)
+		raw, _ := decodeAll(t, FormatAuditd, lines, true)
 		js := jsonRecords(t, "go_libaudit_coalesce/ubuntu-20.04.6-linux-5.15.0-1034-gcp.json.golden", "", "event")
-		structured := decodeFile2(t, FormatECS, js)
+		structured, _ := decodeAll(t, FormatECS, js, true)
 		if len(raw) != 1 || len(structured) != 1 {
 			t.Fatalf("%d raw, %d structured events", len(raw), len(structured))
 		}
@@ -144,8 +108,8 @@ func TestAuditdRawEqualsStructured(t *testing.T) {
 		for _, m := range doc.Events[0].Auditd.Messages {
 			lines = append(lines, []byte(m))
 		}
-		raw, _ := decodeAuditLines(t, FormatAuditd, lines)
-		ecs := decodeFile2(t, FormatECS, jsonRecords(t, "elastic_auditd_coalesced_ecs/test-coalesced-syscall-execve-events.json-expected.json", "expected", ""))
+		raw, _ := decodeAll(t, FormatAuditd, lines, true)
+		ecs, _ := decodeAll(t, FormatECS, jsonRecords(t, "elastic_auditd_coalesced_ecs/test-coalesced-syscall-execve-events.json-expected.json", "expected", ""), true)
 		if len(raw) != 1 || len(ecs) != 1 {
 			t.Fatalf("%d raw, %d ECS events", len(raw), len(ecs))
 		}
@@ -157,24 +121,6 @@ func TestAuditdRawEqualsStructured(t *testing.T) {
 			t.Fatal(diff)
 		}
 	})
-}
-
-// decodeFile2 decodes records in full and returns the process events.
-func decodeFile2(t *testing.T, format Format, recs [][]byte) []processor.Event {
-	t.Helper()
-	d := newTestDecoder(t, format)
-	var out []processor.Event
-	for _, r := range recs {
-		var ev processor.Event
-		o, err := d.DecodeFull(r, &ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if o == OutcomeEvent {
-			out = append(out, ev)
-		}
-	}
-	return out
 }
 
 func TestAuditdAssembly(t *testing.T) {

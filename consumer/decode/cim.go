@@ -284,21 +284,29 @@ func skipJSONValue(b []byte, p, depth int) (int, error) {
 			if p, err = skipJSONValue(b, p, depth+1); err != nil {
 				return p, err
 			}
-			p = skipSpace(b, p)
-			if p >= len(b) {
-				return p, jsonErr("unexpected end of record")
+			more := false
+			if p, more, err = afterValue(b, p, closeBy); err != nil || !more {
+				return p, err
 			}
-			if b[p] == ',' {
-				p = skipSpace(b, p+1)
-				continue
-			}
-			if b[p] == closeBy {
-				return p + 1, nil
-			}
-			return p, jsonErr("expected ',' or '%c' at byte %d", closeBy, p)
 		}
 	}
 	return p, jsonErr("invalid value at byte %d", p)
+}
+
+// afterValue reads what follows a value inside an object or array closed
+// by closeBy: a ',' (more is true, p is at the next key or value) or the
+// closing byte (p is after it).
+func afterValue(b []byte, p int, closeBy byte) (next int, more bool, err error) {
+	p = skipSpace(b, p)
+	switch {
+	case p >= len(b):
+		return p, false, jsonErr("unexpected end of record")
+	case b[p] == ',':
+		return skipSpace(b, p+1), true, nil
+	case b[p] == closeBy:
+		return p + 1, false, nil
+	}
+	return p, false, jsonErr("expected ',' or '%c' at byte %d", closeBy, p)
 }
 
 // appendCIMNumber appends the field text of a JSON number.

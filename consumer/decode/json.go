@@ -340,18 +340,10 @@ func (d *Decoder) walk(rec []byte, p, depth int) (int, error) {
 			d.present.put(sCustom, rec[start] != 'n')
 		}
 		d.path = d.path[:mark]
-		p = skipSpace(rec, p)
-		if p >= len(rec) {
-			return p, jsonErr("unexpected end of record")
+		more := false
+		if p, more, err = afterValue(rec, p, '}'); err != nil || !more {
+			return p, err
 		}
-		if rec[p] == ',' {
-			p = skipSpace(rec, p+1)
-			continue
-		}
-		if rec[p] == '}' {
-			return p + 1, nil
-		}
-		return p, jsonErr("expected ',' or '}' at byte %d", p)
 	}
 }
 
