@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -51,10 +52,7 @@ func jsonErr(format string, args ...any) error {
 // bytes, which need appendJSONUnescaped.
 func scanJSONString(b []byte, p int) (end int, slow bool, err error) {
 	for i := p + 1; i < len(b); i++ {
-		// plain bytes first, through the class table
-		for i < len(b) && strClass[b[i]] == 0 {
-			i++
-		}
+		i += plainRun(b[i:]) // plain bytes first
 		if i >= len(b) {
 			break
 		}
@@ -85,6 +83,28 @@ func scanJSONString(b []byte, p int) (end int, slow bool, err error) {
 		}
 	}
 	return 0, false, jsonErr("unterminated string at byte %d", p)
+}
+
+// plainRun returns the length of the prefix of s that a JSON string holds
+// as is: no quote, backslash, control character or non-ASCII byte. Eight
+// bytes are tested at a time (the "has a byte less than" word tricks).
+func plainRun(s []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		ctl := (x - 0x20*ones) &^ x                  // a byte < 0x20
+		q := x ^ '"'*ones                            // a zero byte where '"' was
+		bs := x ^ '\\'*ones                          // a zero byte where '\\' was
+		hit := ctl | x | (q-ones)&^q | (bs-ones)&^bs // x: a byte >= 0x80
+		if hit&highs != 0 {
+			break
+		}
+	}
+	for i < len(s) && strClass[s[i]] == 0 {
+		i++
+	}
+	return i
 }
 
 // strClass marks the bytes of a JSON string that need a look: the quote,
@@ -124,10 +144,7 @@ func hex4(b []byte) rune {
 func appendJSONUnescaped(dst, s []byte) []byte {
 	for r := 0; r < len(s); {
 		// copy the plain run up to the next escape or non-ASCII byte
-		run := r
-		for run < len(s) && strClass[s[run]] == 0 {
-			run++
-		}
+		run := r + plainRun(s[r:])
 		if run > r {
 			dst = append(dst, s[r:run]...)
 			r = run

@@ -89,3 +89,21 @@ func FuzzJSONScanDifferential(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainRun holds the word-at-a-time scan to the byte-by-byte one.
+func FuzzPlainRun(f *testing.F) {
+	f.Add([]byte(`abcdefghijklmnop"q`))
+	f.Add([]byte("0123456789\x1f"))
+	f.Add([]byte("01234567\\89"))
+	f.Add([]byte("ABCDEFG\x80HIJ"))
+	f.Add([]byte(" !#$%&'()*+,-./[]^_`{|}~\x7f\x20\x21"))
+	f.Fuzz(func(t *testing.T, s []byte) {
+		want := 0
+		for want < len(s) && strClass[s[want]] == 0 {
+			want++
+		}
+		if got := plainRun(s); got != want {
+			t.Fatalf("plainRun(%q) = %d, want %d", s, got, want)
+		}
+	})
+}
