@@ -4,7 +4,10 @@
 // only the standard library so that every transport (Kafka, files) shares it.
 package processor
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Detection metadata, as published in ESCU.
 const (
@@ -67,4 +70,107 @@ func orNull(s string) string {
 		return Null
 	}
 	return s
+}
+
+// Field names one CIM Endpoint.Processes field of Event. The order is
+// Event's field order, so a Field indexes arrays of per-field values.
+type Field uint8
+
+// The fields of Event, in declaration order.
+const (
+	FieldDest Field = iota
+	FieldUser
+	FieldProcess
+	FieldProcessName
+	FieldProcessPath
+	FieldProcessID
+	FieldParentProcess
+	FieldParentProcessName
+	FieldParentProcessPath
+	FieldParentProcessID
+	FieldOriginalFileName
+	NumFields // the number of fields
+)
+
+// fieldNames are the CIM field names, the spelling of CIM JSON keys, filter
+// rules and risk records.
+var fieldNames = [NumFields]string{
+	FieldDest:              "dest",
+	FieldUser:              "user",
+	FieldProcess:           "process",
+	FieldProcessName:       "process_name",
+	FieldProcessPath:       "process_path",
+	FieldProcessID:         "process_id",
+	FieldParentProcess:     "parent_process",
+	FieldParentProcessName: "parent_process_name",
+	FieldParentProcessPath: "parent_process_path",
+	FieldParentProcessID:   "parent_process_id",
+	FieldOriginalFileName:  "original_file_name",
+}
+
+// String returns the CIM name of f ("dest", "process_name", …).
+func (f Field) String() string {
+	if f < NumFields {
+		return fieldNames[f]
+	}
+	return "field(" + strconv.Itoa(int(f)) + ")"
+}
+
+// FieldByName returns the field whose CIM name is name (case-sensitive).
+func FieldByName(name string) (Field, bool) {
+	for f, n := range fieldNames {
+		if n == name {
+			return Field(f), true
+		}
+	}
+	return 0, false
+}
+
+// Ptr returns the address of field f of e, to read or set it. It panics on
+// an f outside [0, NumFields), like an array index.
+func (e *Event) Ptr(f Field) *string {
+	switch f {
+	case FieldDest:
+		return &e.Dest
+	case FieldUser:
+		return &e.User
+	case FieldProcess:
+		return &e.Process
+	case FieldProcessName:
+		return &e.ProcessName
+	case FieldProcessPath:
+		return &e.ProcessPath
+	case FieldProcessID:
+		return &e.ProcessID
+	case FieldParentProcess:
+		return &e.ParentProcess
+	case FieldParentProcessName:
+		return &e.ParentProcessName
+	case FieldParentProcessPath:
+		return &e.ParentProcessPath
+	case FieldParentProcessID:
+		return &e.ParentProcessID
+	case FieldOriginalFileName:
+		return &e.OriginalFileName
+	}
+	panic("processor: field index out of range: " + strconv.Itoa(int(f)))
+}
+
+// Get returns field f of e.
+func (e *Event) Get(f Field) string { return *e.Ptr(f) }
+
+// Set sets field f of e to v.
+func (e *Event) Set(f Field, v string) { *e.Ptr(f) = v }
+
+// Event times a decoder may hand over: from the Unix epoch up to 2^62 ns
+// after it (2116-02-20), the range window arithmetic holds without clamping.
+// Times outside it are decode errors, not clamped.
+var (
+	MinEventTime = time.Unix(0, 0).UTC()
+	MaxEventTime = time.Unix(0, 1<<62).UTC()
+)
+
+// ValidEventTime reports whether t is within [MinEventTime, MaxEventTime].
+func ValidEventTime(t time.Time) bool {
+	return !t.Before(MinEventTime) && !t.After(MaxEventTime)
 }

@@ -2,23 +2,22 @@ package decode
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/sshlateral/sshlateral/processor"
 )
 
-// The CIM decoder reads one JSON object per record whose keys are Splunk
+// The CIM mapping (json.go reads the record) takes one JSON object per record whose keys are Splunk
 // Endpoint.Processes field names, with or without the "Processes." prefix:
 // dest, user, process, process_name, process_path, process_id,
 // parent_process, parent_process_name, parent_process_path,
 // parent_process_id, original_file_name, and _time.
 //
-// It is a hand scanner that validates the whole record as JSON (the same
+// The JSON scanner validates the whole record as JSON (the same
 // documents encoding/json accepts, including its nesting limit) and unescapes
 // strings as encoding/json does (invalid UTF-8 and lone surrogates become
 // U+FFFD). Decisions:
@@ -33,10 +32,9 @@ import (
 //     input derives it from Image, as the Splunk add-on does.)
 //   - _time is an RFC 3339 string, or epoch seconds as a number or numeric
 //     string, fraction allowed (read exactly to the nanosecond when written
-//     as plain digits). Missing or null _time is an error.
-
-// fTime marks the _time key.
-const fTime = numFields
+//     as plain digits). Missing or null _time is an error, unless an
+//     envelope around the record gives a time.
+//   - A record with none of the eleven fields set is an ErrUnmapped error.
 
 // maxJSONDepth is encoding/json's nesting limit.
 const maxJSONDepth = 10000
@@ -44,250 +42,9 @@ const maxJSONDepth = 10000
 // maxEpoch is 9999-12-31T23:59:59Z.
 const maxEpoch = 253402300799
 
-func cimErr(format string, args ...any) error {
-	return fmt.Errorf("cim: "+format, args...)
-}
-
-func cimField(key []byte) int {
-	if bytes.HasPrefix(key, []byte("Processes.")) {
-		key = key[len("Processes."):]
-		if string(key) == "_time" {
-			return -1
-		}
-	}
-	switch string(key) {
-	case "_time":
-		return fTime
-	case "dest":
-		return fDest
-	case "user":
-		return fUser
-	case "process":
-		return fProcess
-	case "process_name":
-		return fProcessName
-	case "process_path":
-		return fProcessPath
-	case "process_id":
-		return fProcessID
-	case "parent_process":
-		return fParentProcess
-	case "parent_process_name":
-		return fParentProcessName
-	case "parent_process_path":
-		return fParentProcessPath
-	case "parent_process_id":
-		return fParentProcessID
-	case "original_file_name":
-		return fOriginalFileName
-	}
-	return -1
-}
-
-var cimFieldNames = [numFields + 1]string{
-	fDest: "dest", fUser: "user", fProcess: "process", fProcessName: "process_name",
-	fProcessPath: "process_path", fProcessID: "process_id", fParentProcess: "parent_process",
-	fParentProcessName: "parent_process_name", fParentProcessPath: "parent_process_path",
-	fParentProcessID: "parent_process_id", fOriginalFileName: "original_file_name", fTime: "_time",
-}
-
-// decodeCIM decodes one JSON object. With prefilter set, a first pass
-// validates the record and reads only _time and process_name; a process
-// start whose process_name cannot be "ssh" ends there as OutcomeNoMatch,
-// without allocating. The rare possible match is decoded again in full.
-func (d *Decoder) decodeCIM(rec []byte, ev *processor.Event, prefilter bool) (Outcome, error) {
-	t, err := d.scanCIM(rec, prefilter)
-	if err != nil {
-		return 0, err
-	}
-	if prefilter {
-		if !d.haveName || !mayBeSSH(d.name) {
-			ev.Time = t
-			return OutcomeNoMatch, nil
-		}
-		if t, err = d.scanCIM(rec, false); err != nil {
-			return 0, err
-		}
-	}
-	ev.Time = t
-	d.fillEvent(ev)
-	return OutcomeEvent, nil
-}
-
-// scanCIM validates rec and collects its fields; in lazy mode it keeps only
-// _time and process_name (in d.name).
-func (d *Decoder) scanCIM(rec []byte, lazy bool) (time.Time, error) {
-	d.resetFields()
-	d.name, d.haveName = d.name[:0], false
-	var t time.Time
-	haveTime := false
-
-	p := skipSpace(rec, 0)
-	if p >= len(rec) || rec[p] != '{' {
-		return t, cimErr("record is not a json object")
-	}
-	p = skipSpace(rec, p+1)
-	if p < len(rec) && rec[p] == '}' {
-		p++
-	} else {
-		for {
-			if p >= len(rec) || rec[p] != '"' {
-				return t, cimErr("expected object key at byte %d", p)
-			}
-			ke, slow, err := scanJSONString(rec, p)
-			if err != nil {
-				return t, err
-			}
-			key := rec[p+1 : ke]
-			if slow {
-				d.tmp = appendJSONUnescaped(d.tmp[:0], key)
-				key = d.tmp
-			}
-			f := cimField(key)
-			p = skipSpace(rec, ke+1)
-			if p >= len(rec) || rec[p] != ':' {
-				return t, cimErr("expected ':' at byte %d", p)
-			}
-			p = skipSpace(rec, p+1)
-			if f < 0 {
-				if p, err = skipJSONValue(rec, p, 2); err != nil {
-					return t, err
-				}
-			} else {
-				if p, err = d.cimValue(rec, p, f, lazy, &t, &haveTime); err != nil {
-					return t, err
-				}
-			}
-			p = skipSpace(rec, p)
-			if p >= len(rec) {
-				return t, cimErr("unexpected end of record")
-			}
-			if rec[p] == ',' {
-				p = skipSpace(rec, p+1)
-				continue
-			}
-			if rec[p] == '}' {
-				p++
-				break
-			}
-			return t, cimErr("expected ',' or '}' at byte %d", p)
-		}
-	}
-	if p = skipSpace(rec, p); p != len(rec) {
-		return t, cimErr("trailing data after object at byte %d", p)
-	}
-	if !haveTime {
-		return t, cimErr("missing _time")
-	}
-	return t, nil
-}
-
-// cimValue reads the value of a mapped key at p and returns the position
-// after it.
-func (d *Decoder) cimValue(rec []byte, p, f int, lazy bool, t *time.Time, haveTime *bool) (int, error) {
-	if p >= len(rec) {
-		return p, cimErr("unexpected end of record")
-	}
-	switch c := rec[p]; {
-	case c == '"':
-		end, slow, err := scanJSONString(rec, p)
-		if err != nil {
-			return p, err
-		}
-		raw := rec[p+1 : end]
-		if f == fTime {
-			v := raw
-			if slow {
-				d.tmp = appendJSONUnescaped(d.tmp[:0], raw)
-				v = d.tmp
-			}
-			tt, ok := parseCIMTimeString(v)
-			if !ok {
-				return p, cimErr("invalid _time %q", v)
-			}
-			*t, *haveTime = tt, true
-		} else if lazy {
-			if f == fProcessName {
-				d.name = d.name[:0]
-				if slow {
-					d.name = appendJSONUnescaped(d.name, raw)
-				} else {
-					d.name = append(d.name, raw...)
-				}
-				d.haveName = true
-			}
-		} else {
-			if slow {
-				start := len(d.buf)
-				d.buf = appendJSONUnescaped(d.buf, raw)
-				d.offs[f] = span{int32(start), int32(len(d.buf)), true}
-			} else {
-				d.setField(f, raw)
-			}
-		}
-		return end + 1, nil
-	case c == '-' || isDigit(c):
-		end, err := scanJSONNumber(rec, p)
-		if err != nil {
-			return p, err
-		}
-		lit := rec[p:end]
-		if f == fTime {
-			tt, ok := parseEpoch(lit)
-			if !ok {
-				return p, cimErr("invalid _time %s", lit)
-			}
-			*t, *haveTime = tt, true
-		} else if lazy {
-			if f == fProcessName {
-				d.name, d.haveName = append(d.name[:0], lit...), true
-			}
-		} else {
-			start := len(d.buf)
-			d.buf = appendCIMNumber(d.buf, lit)
-			d.offs[f] = span{int32(start), int32(len(d.buf)), true}
-		}
-		return end, nil
-	case c == 'n':
-		end, err := scanLiteral(rec, p, "null")
-		if err != nil {
-			return p, err
-		}
-		if f == fTime {
-			*haveTime = false
-			return end, nil
-		}
-		if f == fProcessName {
-			d.haveName = false
-		}
-		d.offs[f] = span{}
-		return end, nil
-	case c == 't' || c == 'f':
-		lit := "true"
-		if c == 'f' {
-			lit = "false"
-		}
-		end, err := scanLiteral(rec, p, lit)
-		if err != nil {
-			return p, err
-		}
-		if f == fTime {
-			return p, cimErr("invalid _time %s", lit)
-		}
-		if lazy && f == fProcessName {
-			d.name, d.haveName = append(d.name[:0], lit...), true
-		} else if !lazy {
-			d.setField(f, rec[p:end])
-		}
-		return end, nil
-	case c == '{' || c == '[':
-		// Validate first so that a broken record reports the syntax error.
-		if _, err := skipJSONValue(rec, p, 2); err != nil {
-			return p, err
-		}
-		return p, cimErr("field %s: objects and arrays are not supported", cimFieldNames[f])
-	}
-	return p, cimErr("invalid value at byte %d", p)
+// jsonErr is a JSON syntax or value error; the decoder prefixes the format.
+func jsonErr(format string, args ...any) error {
+	return fmt.Errorf(format, args...)
 }
 
 // scanJSONString validates the string whose opening quote is at p and
@@ -295,6 +52,10 @@ func (d *Decoder) cimValue(rec []byte, p, f int, lazy bool, t *time.Time, haveTi
 // bytes, which need appendJSONUnescaped.
 func scanJSONString(b []byte, p int) (end int, slow bool, err error) {
 	for i := p + 1; i < len(b); i++ {
+		i += plainRun(b[i:]) // plain bytes first
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -303,26 +64,59 @@ func scanJSONString(b []byte, p int) (end int, slow bool, err error) {
 			slow = true
 			i++
 			if i >= len(b) {
-				return 0, false, cimErr("unterminated string at byte %d", p)
+				return 0, false, jsonErr("unterminated string at byte %d", p)
 			}
 			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if i+4 >= len(b) || hex4(b[i+1:i+5]) < 0 {
-					return 0, false, cimErr("invalid \\u escape at byte %d", i)
+					return 0, false, jsonErr("invalid \\u escape at byte %d", i)
 				}
 				i += 4
 			default:
-				return 0, false, cimErr("invalid escape at byte %d", i)
+				return 0, false, jsonErr("invalid escape at byte %d", i)
 			}
 		case c < 0x20:
-			return 0, false, cimErr("control character in string at byte %d", i)
-		case c >= utf8.RuneSelf:
+			return 0, false, jsonErr("control character in string at byte %d", i)
+		default: // >= 0x80
 			slow = true
 		}
 	}
-	return 0, false, cimErr("unterminated string at byte %d", p)
+	return 0, false, jsonErr("unterminated string at byte %d", p)
 }
+
+// plainRun returns the length of the prefix of s that a JSON string holds
+// as is: no quote, backslash, control character or non-ASCII byte. Eight
+// bytes are tested at a time (the "has a byte less than" word tricks).
+func plainRun(s []byte) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		ctl := (x - 0x20*ones) &^ x                  // a byte < 0x20
+		q := x ^ '"'*ones                            // a zero byte where '"' was
+		bs := x ^ '\\'*ones                          // a zero byte where '\\' was
+		hit := ctl | x | (q-ones)&^q | (bs-ones)&^bs // x: a byte >= 0x80
+		if hit&highs != 0 {
+			break
+		}
+	}
+	for i < len(s) && strClass[s[i]] == 0 {
+		i++
+	}
+	return i
+}
+
+// strClass marks the bytes of a JSON string that need a look: the quote,
+// the backslash, control characters and non-ASCII.
+var strClass = func() (t [256]uint8) {
+	for c := range t {
+		if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			t[c] = 1
+		}
+	}
+	return t
+}()
 
 func hex4(b []byte) rune {
 	if len(b) < 4 {
@@ -349,6 +143,13 @@ func hex4(b []byte) rune {
 // encoding/json decodes it.
 func appendJSONUnescaped(dst, s []byte) []byte {
 	for r := 0; r < len(s); {
+		// copy the plain run up to the next escape or non-ASCII byte
+		run := r + plainRun(s[r:])
+		if run > r {
+			dst = append(dst, s[r:run]...)
+			r = run
+			continue
+		}
 		c := s[r]
 		switch {
 		case c == '\\':
@@ -399,7 +200,7 @@ func appendJSONUnescaped(dst, s []byte) []byte {
 func scanJSONNumber(b []byte, p int) (int, error) {
 	end := jsonNumberEnd(b, p)
 	if end < 0 {
-		return 0, cimErr("invalid number at byte %d", p)
+		return 0, jsonErr("invalid number at byte %d", p)
 	}
 	return end, nil
 }
@@ -446,7 +247,7 @@ func jsonNumberEnd(b []byte, p int) int {
 
 func scanLiteral(b []byte, p int, lit string) (int, error) {
 	if !bytes.HasPrefix(b[p:], []byte(lit)) {
-		return 0, cimErr("invalid literal at byte %d", p)
+		return 0, jsonErr("invalid literal at byte %d", p)
 	}
 	return p + len(lit), nil
 }
@@ -455,7 +256,7 @@ func scanLiteral(b []byte, p int, lit string) (int, error) {
 // top-level object is 1), and returns its end.
 func skipJSONValue(b []byte, p, depth int) (int, error) {
 	if p >= len(b) {
-		return p, cimErr("unexpected end of record")
+		return p, jsonErr("unexpected end of record")
 	}
 	switch c := b[p]; {
 	case c == '"':
@@ -471,7 +272,7 @@ func skipJSONValue(b []byte, p, depth int) (int, error) {
 		return scanLiteral(b, p, "null")
 	case c == '{' || c == '[':
 		if depth > maxJSONDepth {
-			return p, cimErr("exceeded max depth")
+			return p, jsonErr("exceeded max depth")
 		}
 		closeBy := byte('}')
 		if c == '[' {
@@ -485,7 +286,7 @@ func skipJSONValue(b []byte, p, depth int) (int, error) {
 			var err error
 			if c == '{' {
 				if p >= len(b) || b[p] != '"' {
-					return p, cimErr("expected object key at byte %d", p)
+					return p, jsonErr("expected object key at byte %d", p)
 				}
 				end, _, err := scanJSONString(b, p)
 				if err != nil {
@@ -493,28 +294,36 @@ func skipJSONValue(b []byte, p, depth int) (int, error) {
 				}
 				p = skipSpace(b, end+1)
 				if p >= len(b) || b[p] != ':' {
-					return p, cimErr("expected ':' at byte %d", p)
+					return p, jsonErr("expected ':' at byte %d", p)
 				}
 				p = skipSpace(b, p+1)
 			}
 			if p, err = skipJSONValue(b, p, depth+1); err != nil {
 				return p, err
 			}
-			p = skipSpace(b, p)
-			if p >= len(b) {
-				return p, cimErr("unexpected end of record")
+			more := false
+			if p, more, err = afterValue(b, p, closeBy); err != nil || !more {
+				return p, err
 			}
-			if b[p] == ',' {
-				p = skipSpace(b, p+1)
-				continue
-			}
-			if b[p] == closeBy {
-				return p + 1, nil
-			}
-			return p, cimErr("expected ',' or '%c' at byte %d", closeBy, p)
 		}
 	}
-	return p, cimErr("invalid value at byte %d", p)
+	return p, jsonErr("invalid value at byte %d", p)
+}
+
+// afterValue reads what follows a value inside an object or array closed
+// by closeBy: a ',' (more is true, p is at the next key or value) or the
+// closing byte (p is after it).
+func afterValue(b []byte, p int, closeBy byte) (next int, more bool, err error) {
+	p = skipSpace(b, p)
+	switch {
+	case p >= len(b):
+		return p, false, jsonErr("unexpected end of record")
+	case b[p] == ',':
+		return skipSpace(b, p+1), true, nil
+	case b[p] == closeBy:
+		return p + 1, false, nil
+	}
+	return p, false, jsonErr("expected ',' or '%c' at byte %d", closeBy, p)
 }
 
 // appendCIMNumber appends the field text of a JSON number.
@@ -538,6 +347,15 @@ func parseCIMTimeString(s []byte) (time.Time, bool) {
 	return parseRFC3339(s)
 }
 
+func hasExponent(b []byte) bool {
+	for _, c := range b {
+		if c == 'e' || c == 'E' {
+			return true
+		}
+	}
+	return false
+}
+
 // parseEpoch reads epoch seconds from a JSON number. Plain decimals are read
 // exactly (nanoseconds truncated); exponents go through float64. Negative
 // times and times after year 9999 are refused.
@@ -546,7 +364,7 @@ func parseEpoch(lit []byte) (time.Time, bool) {
 	for intEnd < len(lit) && isDigit(lit[intEnd]) {
 		intEnd++
 	}
-	if intEnd > 0 && (intEnd == len(lit) || lit[intEnd] == '.' && bytes.IndexAny(lit[intEnd:], "eE") < 0) {
+	if intEnd > 0 && (intEnd == len(lit) || lit[intEnd] == '.' && !hasExponent(lit[intEnd:])) {
 		var sec int64
 		for _, c := range lit[:intEnd] {
 			sec = sec*10 + int64(c-'0')

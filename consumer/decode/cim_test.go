@@ -29,13 +29,8 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 	if tok != json.Delim('{') {
 		return ev, errors.New("not an object")
 	}
-	fields := map[string]*string{
-		"dest": &ev.Dest, "user": &ev.User, "process": &ev.Process, "process_name": &ev.ProcessName,
-		"process_path": &ev.ProcessPath, "process_id": &ev.ProcessID, "parent_process": &ev.ParentProcess,
-		"parent_process_name": &ev.ParentProcessName, "parent_process_path": &ev.ParentProcessPath,
-		"parent_process_id": &ev.ParentProcessID, "original_file_name": &ev.OriginalFileName,
-	}
 	haveTime := false
+	present := map[processor.Field]bool{} // fields with a non-null value
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
@@ -71,9 +66,15 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 			}
 			continue
 		}
-		dst, ok := fields[strings.TrimPrefix(key, "Processes.")]
+		f, ok := processor.FieldByName(strings.TrimPrefix(key, "Processes."))
 		if !ok {
 			continue
+		}
+		dst := ev.Ptr(f)
+		if raw[0] == 'n' {
+			delete(present, f)
+		} else {
+			present[f] = true
 		}
 		switch raw[0] {
 		case '"':
@@ -92,6 +93,12 @@ func refDecodeCIM(rec []byte) (processor.Event, error) {
 	}
 	if !haveTime {
 		return ev, errors.New("missing _time")
+	}
+	if len(present) == 0 {
+		return ev, errors.New("unmapped")
+	}
+	if !processor.ValidEventTime(ev.Time) {
+		return ev, errors.New("_time out of range")
 	}
 	return ev, nil
 }
@@ -139,8 +146,8 @@ func TestCIMDecode(t *testing.T) {
 		},
 		{
 			name: "rfc3339 offset is converted to UTC",
-			in:   `{"_time":"2026-11-02T11:00:00+01:00"}`,
-			want: processor.Event{Time: t0},
+			in:   `{"_time":"2026-11-02T11:00:00+01:00","dest":"h"}`,
+			want: processor.Event{Time: t0, Dest: "h"},
 		},
 		{
 			name: "process_name is not derived from process_path",
@@ -159,10 +166,12 @@ func TestCIMDecode(t *testing.T) {
 		},
 		{
 			name: "unknown keys of any type are skipped",
-			in:   `{"_time":1793613600,"tags":["a",{"b":[null,true,-1.5e-3]}],"ok":false}`,
-			want: processor.Event{Time: t0},
+			in:   `{"_time":1793613600,"tags":["a",{"b":[null,true,-1.5e-3]}],"ok":false,"user":"u"}`,
+			want: processor.Event{Time: t0, User: "u"},
 		},
 		{name: "missing _time", in: `{"dest":"h"}`, wantErr: "cim: missing _time"},
+		{name: "no field", in: `{"_time":1,"x":"y"}`, wantErr: "cim: unmapped: no process field in the record"},
+		{name: "null fields only", in: `{"_time":1,"dest":null}`, wantErr: "cim: unmapped: no process field in the record"},
 		{name: "null _time", in: `{"_time":null}`, wantErr: "cim: missing _time"},
 		{name: "bad _time", in: `{"_time":"yesterday"}`, wantErr: `cim: invalid _time "yesterday"`},
 		{name: "negative epoch", in: `{"_time":-5}`, wantErr: "cim: invalid _time -5"},
@@ -255,7 +264,7 @@ func TestCIMNestingLimit(t *testing.T) {
 		ok    bool
 	}{{"at limit", maxJSONDepth - 1, true}, {"over limit", maxJSONDepth, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := `{"_time":1,"x":` + strings.Repeat("[", tc.depth) + strings.Repeat("]", tc.depth) + `}`
+			rec := `{"_time":1,"dest":"h","x":` + strings.Repeat("[", tc.depth) + strings.Repeat("]", tc.depth) + `}`
 			d := newTestDecoder(t, FormatCIM)
 			_, err := d.DecodeFull([]byte(rec), new(processor.Event))
 			_, refErr := refDecodeCIM([]byte(rec))

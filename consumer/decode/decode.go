@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sshlateral/sshlateral/processor"
@@ -14,38 +15,51 @@ import (
 type Format uint8
 
 const (
-	// FormatAuto detects the format of every record on its own: a JSON object
-	// is CIM, anything holding <Event is Sysmon.
+	// FormatAuto detects the format of every record on its own: a JSON
+	// object is told apart by its fields (OCSF, an envelope, go-libaudit
+	// JSON, ECS, CIM, in that order), anything holding <Event is Sysmon.
 	FormatAuto Format = iota
 	// FormatSysmon is Sysmon for Linux XML, bare or behind a syslog header.
 	FormatSysmon
 	// FormatCIM is one JSON object per record with Splunk Endpoint.Processes
 	// field names.
 	FormatCIM
+	// FormatEnvelope is a JSON object with one field holding the event, as a
+	// string (a Sysmon line, Sysmon XML, a JSON record) or as an object: the
+	// field given by WithEnvelopeField, else message, log, event, _raw or
+	// event.original.
+	FormatEnvelope
+	// FormatHEC is a Splunk HTTP Event Collector envelope: the event is in
+	// "event"; "time" and "host" stand in for what the event lacks.
+	FormatHEC
+	// FormatECS is Elastic Common Schema, nested or dotted-flat; go-libaudit
+	// (aucoalesce) JSON is read too.
+	FormatECS
+	// FormatOCSF is OCSF Process Activity (class_uid 1007).
+	FormatOCSF
+	// FormatAuditd is raw Linux audit.log lines, assembled per event
+	// (auditd.go): Decode may return OutcomePending, and Expire and Ready
+	// hand out what completes later.
+	FormatAuditd
+	numFormats
 )
+
+var formatNames = [numFormats]string{"auto", "sysmon", "cim", "envelope", "hec", "ecs", "ocsf", "auditd"}
 
 // ParseFormat parses the --input-format flag value.
 func ParseFormat(s string) (Format, error) {
-	switch s {
-	case "auto":
-		return FormatAuto, nil
-	case "sysmon":
-		return FormatSysmon, nil
-	case "cim":
-		return FormatCIM, nil
+	for f, n := range formatNames {
+		if n == s {
+			return Format(f), nil
+		}
 	}
-	return 0, fmt.Errorf("--input-format: unknown format %q (want auto, sysmon or cim)", s)
+	return 0, fmt.Errorf("--input-format: unknown format %q (want one of %s)", s, strings.Join(formatNames[:], ", "))
 }
 
 // String returns the flag spelling of f.
 func (f Format) String() string {
-	switch f {
-	case FormatAuto:
-		return "auto"
-	case FormatSysmon:
-		return "sysmon"
-	case FormatCIM:
-		return "cim"
+	if f < numFormats {
+		return formatNames[f]
 	}
 	return "format(" + strconv.Itoa(int(f)) + ")"
 }
@@ -87,6 +101,8 @@ func (o Outcome) String() string {
 		return "nomatch"
 	case OutcomeSkip:
 		return "skip"
+	case OutcomePending:
+		return "pending"
 	}
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
@@ -97,6 +113,9 @@ const (
 	SkipEmpty        = "empty"
 	SkipBanner       = "banner"
 	SkipEventIDOther = "event_id_other"
+	// SkipNotProcessStart is a record in a structured format (ECS, OCSF,
+	// go-libaudit JSON) that is not a process start.
+	SkipNotProcessStart = "not_process_start"
 )
 
 // skipEventID holds the interned "event_id_N" reasons, so a skip never
@@ -126,9 +145,10 @@ var errLayout = errors.New("unsupported xml layout")
 // scratch buffers between calls, so it is not safe for concurrent use: give
 // each partition worker its own.
 type Decoder struct {
-	format Format
-	now    func() time.Time
-	skip   string
+	format      Format
+	now         func() time.Time
+	skip        string
+	noPrefilter bool
 
 	// buf collects the values of one event; one string conversion at the end
 	// backs every field of the event.
@@ -138,17 +158,71 @@ type Decoder struct {
 	tmp     []byte
 	sysTime []byte
 	offs    [numFields]span
-	// name is the process_name of a CIM record in the prefilter pass.
-	name     []byte
-	haveName bool
+	// name is the process_name of a JSON record in the prefilter pass.
+	name []byte
+
+	// The JSON scanner's state (json.go): the record, the noted values and
+	// the current path.
+	rec     []byte
+	slots   [numSlots]jval
+	present slotSet
+	path    []byte
+
+	// envField is the envelope field path given by WithEnvelopeField.
+	envField string
+	// inner holds the unescaped string event of an envelope; inString is
+	// set while it is being decoded.
+	inner    []byte
+	inString bool
+	// lazy is set during the prefilter pass over a JSON record.
+	lazy bool
+	// The envelope's stand-ins for the inner event's time and host.
+	fbTime    time.Time
+	fbTimeSet bool
+	fbHost    []byte
+	fbHostSet bool
+
+	// audit holds the open auditd assemblies.
+	audit auditState
+}
+
+// Option configures a Decoder.
+type Option func(*Decoder) error
+
+// WithEnvelopeField names the field (a dotted path, e.g. "payload.raw")
+// that holds the inner event of an envelope, besides the usual ones. With
+// FormatEnvelope only this field is read.
+func WithEnvelopeField(path string) Option {
+	return func(d *Decoder) error {
+		if path == "" || path[0] == '.' || path[len(path)-1] == '.' || strings.Contains(path, "..") {
+			return fmt.Errorf("--envelope-field: invalid field path %q", path)
+		}
+		d.envField = path
+		return nil
+	}
+}
+
+// WithPrefilter turns the prefilter of Decode on (the default) or off; off,
+// Decode is DecodeFull.
+func WithPrefilter(on bool) Option {
+	return func(d *Decoder) error {
+		d.noPrefilter = !on
+		return nil
+	}
 }
 
 // NewDecoder returns a Decoder for format.
-func NewDecoder(format Format) (*Decoder, error) {
-	if format > FormatCIM {
+func NewDecoder(format Format, opts ...Option) (*Decoder, error) {
+	if format >= numFormats {
 		return nil, fmt.Errorf("--input-format: unknown format %d", format)
 	}
-	return &Decoder{format: format, now: time.Now}, nil
+	d := &Decoder{format: format, now: time.Now}
+	for _, o := range opts {
+		if err := o(d); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // SetNow replaces the clock used only to infer the year of an RFC 3164
@@ -177,7 +251,7 @@ func (d *Decoder) LastSkipReason() string { return d.skip }
 // malformed record that cannot match may come back as OutcomeNoMatch or
 // OutcomeSkip where DecodeFull would reject it.
 func (d *Decoder) Decode(raw []byte, ev *processor.Event) (Outcome, error) {
-	return d.decode(raw, ev, true)
+	return d.decode(raw, ev, !d.noPrefilter)
 }
 
 // DecodeFull is Decode without the prefilter: every process start comes back
@@ -187,27 +261,43 @@ func (d *Decoder) DecodeFull(raw []byte, ev *processor.Event) (Outcome, error) {
 }
 
 func (d *Decoder) decode(raw []byte, ev *processor.Event, prefilter bool) (Outcome, error) {
+	out, err := d.decodeRecord(raw, ev, prefilter)
+	if err == nil && (out == OutcomeEvent || out == OutcomeNoMatch) && !processor.ValidEventTime(ev.Time) {
+		t := ev.Time
+		*ev = processor.Event{}
+		return 0, fmt.Errorf("%w: %s is outside %s to %s", ErrEventTime, t.Format(time.RFC3339Nano),
+			processor.MinEventTime.Format(time.DateOnly), processor.MaxEventTime.Format(time.DateOnly))
+	}
+	return out, err
+}
+
+// ErrEventTime marks a record whose event time is outside the range the
+// processor holds (processor.ValidEventTime): before 1970 or after
+// 2116-02-20. Such a time is an error, never clamped.
+var ErrEventTime = errors.New("event time out of range")
+
+func (d *Decoder) decodeRecord(raw []byte, ev *processor.Event, prefilter bool) (Outcome, error) {
 	*ev = processor.Event{}
 	d.skip = ""
+	d.inString, d.fbTimeSet, d.fbHostSet = false, false, false
 	line := trimLineEnd(raw)
-	start := 0
-	for start < len(line) && isSpace(line[start]) {
-		start++
-	}
+	start := skipSpace(line, 0)
 	if start == len(line) {
 		d.skip = SkipEmpty
 		return OutcomeSkip, nil
 	}
 	switch d.format {
-	case FormatCIM:
-		return d.decodeCIM(line[start:], ev, prefilter)
+	case FormatAuto:
+		if isAuditLine(line[start:]) {
+			return d.decodeAuditd(line[start:], ev, prefilter)
+		}
+		return d.decodeInnerLine(line, ev, prefilter, 0)
+	case FormatAuditd:
+		return d.decodeAuditd(line[start:], ev, prefilter)
 	case FormatSysmon:
 		return d.decodeSysmonLine(line, ev, prefilter, "sysmon: no <Event> element")
 	}
-	if line[start] == '{' {
-		return d.decodeCIM(line[start:], ev, prefilter)
-	}
-	return d.decodeSysmonLine(line, ev, prefilter, "unrecognised record format")
+	return d.decodeJSON(line[start:], ev, prefilter, d.format, 0)
 }
 
 // decodeSysmonLine splits a line into its syslog header and <Event>
@@ -224,6 +314,11 @@ func (d *Decoder) decodeSysmonLine(line []byte, ev *processor.Event, prefilter b
 	if prefilter {
 		if out, handled := d.sysmonPrefilter(prefix, elem, ev); handled {
 			return out, nil
+		}
+		if d.lazy {
+			// Inside a JSON envelope's prefilter pass: the envelope is
+			// decoded again in full, so a possible match stops here.
+			return OutcomeEvent, nil
 		}
 	}
 	return d.decodeSysmon(prefix, elem, ev)
@@ -261,20 +356,21 @@ func splitSysmonLine(line []byte) (prefix, elem []byte, ok bool) {
 	}
 }
 
-// Field indexes into Decoder.offs, in processor.Event order.
+// Field indexes into Decoder.offs: the processor.Field table, as ints so
+// that decoders can extend the range with codes of their own.
 const (
-	fDest = iota
-	fUser
-	fProcess
-	fProcessName
-	fProcessPath
-	fProcessID
-	fParentProcess
-	fParentProcessName
-	fParentProcessPath
-	fParentProcessID
-	fOriginalFileName
-	numFields
+	fDest              = int(processor.FieldDest)
+	fUser              = int(processor.FieldUser)
+	fProcess           = int(processor.FieldProcess)
+	fProcessName       = int(processor.FieldProcessName)
+	fProcessPath       = int(processor.FieldProcessPath)
+	fProcessID         = int(processor.FieldProcessID)
+	fParentProcess     = int(processor.FieldParentProcess)
+	fParentProcessName = int(processor.FieldParentProcessName)
+	fParentProcessPath = int(processor.FieldParentProcessPath)
+	fParentProcessID   = int(processor.FieldParentProcessID)
+	fOriginalFileName  = int(processor.FieldOriginalFileName)
+	numFields          = int(processor.NumFields)
 )
 
 // span is a value's place in Decoder.buf; set is false for a missing field.
@@ -311,26 +407,16 @@ func (d *Decoder) basenameField(dst, src int) {
 
 // fillEvent copies the collected values into ev with a single allocation.
 func (d *Decoder) fillEvent(ev *processor.Event) {
+	if s := d.offs[fDest]; (!s.set || s.start == s.end) && d.fbHostSet {
+		d.setField(fDest, d.fbHost)
+	}
 	if len(d.buf) == 0 {
 		return
 	}
 	all := string(d.buf)
-	get := func(f int) string {
-		s := d.offs[f]
-		if !s.set {
-			return ""
+	for f, s := range d.offs {
+		if s.set {
+			ev.Set(processor.Field(f), all[s.start:s.end])
 		}
-		return all[s.start:s.end]
 	}
-	ev.Dest = get(fDest)
-	ev.User = get(fUser)
-	ev.Process = get(fProcess)
-	ev.ProcessName = get(fProcessName)
-	ev.ProcessPath = get(fProcessPath)
-	ev.ProcessID = get(fProcessID)
-	ev.ParentProcess = get(fParentProcess)
-	ev.ParentProcessName = get(fParentProcessName)
-	ev.ParentProcessPath = get(fParentProcessPath)
-	ev.ParentProcessID = get(fParentProcessID)
-	ev.OriginalFileName = get(fOriginalFileName)
 }

@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/sshlateral/sshlateral/processor"
 )
@@ -94,4 +95,86 @@ func BenchmarkCIM(b *testing.B) {
 			}
 		}
 	})
+}
+
+// shapeLines returns, of the lines of path holding sub, the first that
+// the prefilter rejects and the first that matches the detection.
+func shapeLines(b *testing.B, path, sub string, format Format) (nomatch, match []byte) {
+	b.Helper()
+	d := newTestDecoder(b, format)
+	for _, line := range readLines(b, path) {
+		if !bytes.Contains(line, []byte(sub)) {
+			continue
+		}
+		var ev processor.Event
+		out, err := d.Decode(line, &ev)
+		switch {
+		case err != nil:
+			b.Fatal(err)
+		case out == OutcomeNoMatch && nomatch == nil:
+			nomatch = line
+		case out == OutcomeEvent && match == nil && processor.Match(processor.MatchESCU, &ev):
+			match = line
+		}
+	}
+	if nomatch == nil || match == nil {
+		b.Fatalf("%s: no lines with %q", path, sub)
+	}
+	return nomatch, match
+}
+
+// BenchmarkFormats measures, for each JSON format's synthetic file, the
+// decode and reject of a non-ssh process start (the common case) and the
+// decode of a match, in auto mode (the default) and with the format named.
+func BenchmarkFormats(b *testing.B) {
+	for _, sh := range []struct {
+		name, file, sub string
+		format          Format
+	}{
+		{"cim", "positives_cim.json", "", FormatCIM},
+		{"envelope_splunk_export", "positives_envelope.jsonl", `"_raw"`, FormatEnvelope},
+		{"envelope_rsyslog", "positives_envelope.jsonl", `"programname"`, FormatEnvelope},
+		{"envelope_vector", "positives_envelope.jsonl", `"source_type"`, FormatEnvelope},
+		{"hec_string", "positives_hec.jsonl", `"event":"`, FormatHEC},
+		{"hec_object", "positives_hec.jsonl", `"event":{`, FormatHEC},
+		{"ecs_nested", "positives_ecs.jsonl", `"process":{`, FormatECS},
+		{"ecs_flat", "positives_ecs.jsonl", `"process.name"`, FormatECS},
+		{"ocsf", "positives_ocsf.jsonl", "", FormatOCSF},
+	} {
+		nomatch, match := shapeLines(b, "../../testdata/synthetic/"+sh.file, sh.sub, sh.format)
+		for _, format := range []Format{FormatAuto, sh.format} {
+			b.Run(sh.name+"/"+format.String()+"/nomatch", func(b *testing.B) { benchDecode(b, nomatch, format, false, OutcomeNoMatch) })
+			b.Run(sh.name+"/"+format.String()+"/match", func(b *testing.B) { benchDecode(b, match, format, false, OutcomeEvent) })
+		}
+	}
+}
+
+// BenchmarkAuditd feeds the synthetic auditd log (six records per process
+// start, most non-ssh) through the assembler with the prefilter, draining
+// what is left at the end of each pass; lines/s is per core.
+func BenchmarkAuditd(b *testing.B) {
+	lines := readLines(b, "../../testdata/synthetic/positives_auditd.log")
+	d := newTestDecoder(b, FormatAuditd)
+	var ev processor.Event
+	var size int64
+	for _, l := range lines {
+		size += int64(len(l))
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, l := range lines {
+			if _, err := d.Decode(l, &ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d.Expire(time.Time{})
+		for {
+			if _, ok, _ := d.Ready(&ev); !ok {
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*len(lines))/b.Elapsed().Seconds(), "lines/s")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,8 @@ func TestDecodeDetection(t *testing.T) {
 		{"auto rfc3339 banner", FormatAuto, []byte("2026-06-08T05:28:19.188419+00:00 host sysmon: Running..."), OutcomeSkip, SkipBanner, ""},
 		{"auto empty", FormatAuto, []byte(""), OutcomeSkip, SkipEmpty, ""},
 		{"auto blank crlf", FormatAuto, []byte("  \r\n"), OutcomeSkip, SkipEmpty, ""},
-		{"auto garbage", FormatAuto, []byte("type=SYSCALL msg=audit(1492037289.295:58): arch=c000003e"), 0, "", "unrecognised record format"},
+		{"auto auditd", FormatAuto, []byte("type=SYSCALL msg=audit(1492037289.295:58): arch=c000003e"), OutcomePending, "", ""},
+		{"auto garbage", FormatAuto, []byte("hello"), 0, "", "unrecognised record format"},
 		{"sysmon banner", FormatSysmon, banner, OutcomeSkip, SkipBanner, ""},
 		{"sysmon json", FormatSysmon, cim, 0, "", "sysmon: no <Event> element"},
 		{"sysmon no element", FormatSysmon, []byte("hello"), 0, "", "sysmon: no <Event> element"},
@@ -242,59 +244,97 @@ func TestRealSysmonEvents(t *testing.T) {
 	}
 }
 
-// The auditd files are not an input format of this decoder: every record is
-// an error, never a silent skip.
-func TestRealAuditdRejected(t *testing.T) {
-	paths, err := filepath.Glob("../../testdata/real/go_libaudit/*.log")
-	if err != nil || len(paths) != 3 {
-		t.Fatalf("glob: %v %v", paths, err)
-	}
-	for _, p := range paths {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			d := newTestDecoder(t, FormatAuto)
-			for i, line := range readLines(t, p) {
-				var ev processor.Event
-				if out, err := d.Decode(line, &ev); err == nil {
-					t.Fatalf("line %d: %v %q, want an error", i+1, out, d.LastSkipReason())
-				}
-			}
-		})
-	}
-}
-
 // decodeFile decodes every line of path in full and returns the process
-// events; any error fails the test.
+// events in time order, with the auditd assemblies left at the end; any
+// error fails the test.
 func decodeFile(t *testing.T, path string, format Format) []processor.Event {
 	t.Helper()
-	d := newTestDecoder(t, format)
-	var out []processor.Event
-	for i, line := range readLines(t, path) {
-		var ev processor.Event
-		o, err := d.DecodeFull(line, &ev)
-		if err != nil {
-			t.Fatalf("%s:%d: %v", path, i+1, err)
-		}
-		if o == OutcomeEvent {
-			out = append(out, ev)
-		}
-	}
+	out, _ := decodeAll(t, format, readLines(t, path), true)
+	slices.SortStableFunc(out, func(a, b processor.Event) int { return a.Time.Compare(b.Time) })
 	return out
 }
 
-func TestSyntheticSysmonEqualsCIM(t *testing.T) {
+// decodeAll decodes recs (full: DecodeFull, else Decode), completes the
+// auditd assemblies left at the end, and returns the process events in the
+// order they came out and the number of skips; any error fails the test.
+func decodeAll(t *testing.T, format Format, recs [][]byte, full bool) (events []processor.Event, skips int) {
+	t.Helper()
+	d := newTestDecoder(t, format)
+	decode := d.Decode
+	if full {
+		decode = d.DecodeFull
+	}
+	take := func(i int, out Outcome, err error, ev processor.Event) {
+		if err != nil {
+			t.Fatalf("record %d: %v", i+1, err)
+		}
+		switch out {
+		case OutcomeEvent:
+			events = append(events, ev)
+		case OutcomeSkip:
+			skips++
+		}
+	}
+	for i, r := range recs {
+		var ev processor.Event
+		out, err := decode(r, &ev)
+		take(i, out, err, ev)
+	}
+	d.Expire(time.Time{})
+	for {
+		var ev processor.Event
+		out, ok, err := d.Ready(&ev)
+		if !ok {
+			break
+		}
+		take(len(recs), out, err, ev)
+	}
+	if d.InFlight() != 0 {
+		t.Fatalf("%d records still in flight", d.InFlight())
+	}
+	return events, skips
+}
+
+// syntheticShapes are the generator's files of the same process events in
+// every JSON format. OCSF has no original file name.
+var syntheticShapes = []struct {
+	file   string
+	format Format
+	noOFN  bool
+	// auditd records hold no parent name, path or command line.
+	noParent bool
+}{
+	{"positives_cim.json", FormatCIM, false, false},
+	{"positives_envelope.jsonl", FormatEnvelope, false, false},
+	{"positives_hec.jsonl", FormatHEC, false, false},
+	{"positives_ecs.jsonl", FormatECS, false, false},
+	{"positives_ocsf.jsonl", FormatOCSF, true, false},
+	{"positives_auditd.log", FormatAuditd, true, true},
+}
+
+func TestSyntheticSysmonEqualsEveryFormat(t *testing.T) {
 	sysmon := decodeFile(t, "../../testdata/synthetic/positives.log", FormatSysmon)
-	for _, format := range []Format{FormatCIM, FormatAuto} {
-		t.Run(format.String(), func(t *testing.T) {
-			cim := decodeFile(t, "../../testdata/synthetic/positives_cim.json", format)
-			if len(cim) != len(sysmon) || len(cim) == 0 {
-				t.Fatalf("%d CIM events, %d Sysmon events", len(cim), len(sysmon))
-			}
-			for i := range cim {
-				if diff := diffEvents(sysmon[i], cim[i]); diff != "" {
-					t.Errorf("event %d: %s", i, diff)
+	for _, sh := range syntheticShapes {
+		for _, format := range []Format{sh.format, FormatAuto} {
+			t.Run(sh.file+"/"+format.String(), func(t *testing.T) {
+				got := decodeFile(t, "../../testdata/synthetic/"+sh.file, format)
+				if len(got) != len(sysmon) || len(got) == 0 {
+					t.Fatalf("%d events, %d Sysmon events", len(got), len(sysmon))
 				}
-			}
-		})
+				for i := range got {
+					want := sysmon[i]
+					if sh.noOFN {
+						want.OriginalFileName = ""
+					}
+					if sh.noParent {
+						want.ParentProcess, want.ParentProcessName, want.ParentProcessPath = "", "", ""
+					}
+					if diff := diffEvents(want, got[i]); diff != "" {
+						t.Errorf("event %d: %s", i, diff)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -315,8 +355,22 @@ type expectedRow struct {
 // TestSyntheticLabelsAgreeWithMatcher groups the decoded synthetic events
 // that processor.Match accepts, per 60-minute window ending at :50, and
 // compares them with the rows the generator derived from its own labels.
+// The matcher table runs for each format's file.
 func TestSyntheticLabelsAgreeWithMatcher(t *testing.T) {
-	events := decodeFile(t, "../../testdata/synthetic/positives.log", FormatSysmon)
+	t.Run("positives.log", func(t *testing.T) {
+		labelsAgree(t, decodeFile(t, "../../testdata/synthetic/positives.log", FormatSysmon), false)
+	})
+	for _, sh := range syntheticShapes {
+		t.Run(sh.file, func(t *testing.T) {
+			events := decodeFile(t, "../../testdata/synthetic/"+sh.file, sh.format)
+			labelsAgree(t, events, sh.noParent)
+		})
+	}
+}
+
+// labelsAgree compares the rows the matcher gives with the generator's;
+// noParent: the format has no parent name, so the rows have null there.
+func labelsAgree(t *testing.T, events []processor.Event, noParent bool) {
 	for _, tc := range []struct {
 		mode processor.MatchMode
 		file string
@@ -332,6 +386,11 @@ func TestSyntheticLabelsAgreeWithMatcher(t *testing.T) {
 			var want []expectedRow
 			if err := json.Unmarshal(b, &want); err != nil {
 				t.Fatal(err)
+			}
+			if noParent {
+				for i := range want {
+					want[i].ParentProcessName = processor.Null
+				}
 			}
 			type key struct {
 				window time.Time
@@ -402,7 +461,11 @@ func TestSampleFile(t *testing.T) {
 // Decode must copy what it keeps: scribbling over the input afterwards must
 // not change the event.
 func TestDecodeDoesNotRetainInput(t *testing.T) {
-	for _, path := range []string{"../../testdata/synthetic/positives.log", "../../testdata/synthetic/positives_cim.json"} {
+	paths := []string{"../../testdata/synthetic/positives.log"}
+	for _, sh := range syntheticShapes {
+		paths = append(paths, "../../testdata/synthetic/"+sh.file)
+	}
+	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			d := newTestDecoder(t, FormatAuto)
 			for i, line := range readLines(t, path) {

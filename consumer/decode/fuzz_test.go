@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sshlateral/sshlateral/processor"
 )
@@ -12,6 +13,12 @@ import (
 // seedLines adds every line of the real and synthetic test data to the
 // corpus, plus hand-made edge cases.
 func seedLines(f *testing.F, globs ...string) {
+	f.Helper()
+	seedLinesWith(f, func(b []byte) { f.Add(b) }, globs...)
+}
+
+// seedLinesWith is seedLines with the corpus entry made by add.
+func seedLinesWith(f *testing.F, add func([]byte), globs ...string) {
 	f.Helper()
 	n := 0
 	for _, g := range globs {
@@ -21,7 +28,7 @@ func seedLines(f *testing.F, globs ...string) {
 		}
 		for _, p := range paths {
 			for _, line := range readLines(f, p) {
-				f.Add(line)
+				add(line)
 				n++
 			}
 		}
@@ -38,6 +45,35 @@ var sysmonSeedGlobs = []string{
 }
 
 var cimSeedGlobs = []string{"../../testdata/synthetic/positives_cim.json"}
+
+// jsonSeedGlobs are the line-per-record files of every JSON format, real
+// and synthetic.
+var jsonSeedGlobs = []string{
+	"../../testdata/synthetic/positives_auditd.log",
+	"../../testdata/synthetic/positives_cim.json",
+	"../../testdata/synthetic/positives_*.jsonl",
+	"../../testdata/real/*/*.jsonl",
+}
+
+// shapeSeeds are hand-made records of every JSON shape, including broken
+// envelopes.
+var shapeSeeds = []string{
+	`{"_time":"1793613600.100","_raw":"<Event><System><EventID>1</EventID></System><EventData><Data Name=\"UtcTime\">2026-11-02 10:00:00.100</Data><Data Name=\"Image\">/usr/bin/ssh</Data></EventData></Event>"}`,
+	`{"time":1793613600.1,"host":"h","event":{"process_name":"ssh","process":"ssh -oBatchMode=yes x"}}`,
+	`{"time":1793613600.1,"host":"h","event":"\u003cEvent\u003e\u003c/Event\u003e"}`,
+	`{"message":"{\"log\":\"x\"}"}`,
+	`{"log":"Oct 24 17:05:31 h sysmon[3041]: Sysmon v1.0.0 - Monitors system events"}`,
+	`{"event":{"event":{"event":{"event":{"_time":1,"dest":"h"}}}}}`,
+	`{"@timestamp":"2026-11-02T10:00:00Z","event":{"category":["process"],"type":["start"]},"process":{"name":"ssh","args":["ssh","-oBatchMode=yes","h"],"parent":{"pid":1}},"host":{"name":"h"}}`,
+	`{"@timestamp":1793613600100,"event.category":"process","event.type":"start","process.name":"SSH","process.command_line":"ssh x","user.name":"u"}`,
+	`{"class_uid":1007,"activity_id":1,"time":1793613600100,"process":{"name":"ssh","cmd_line":"ssh x","parent_process":{"pid":2}},"actor":{"process":{"name":"bash"}},"device":{"name":"d"}}`,
+	`{"@timestamp":"2026-11-02T10:00:00Z","record_type":"syscall","result":"success","data":{"syscall":"execve"},"process":{"pid":"1","ppid":"2","exe":"/usr/bin/ssh","args":["ssh","h"]},"user":{"ids":{"uid":"0"}}}`,
+	`{"_raw":"\"","time":"x"}`,
+	`{"message":5}`,
+	"node=h type=SYSCALL msg=audit(1793613600.100:7): arch=c000003e syscall=59 success=yes ppid=1 pid=2 uid=0 comm=\"ssh\" exe=\"/usr/bin/ssh\"\x1dUID=\"root\"\n" +
+		"node=h type=EXECVE msg=audit(1793613600.100:7): argc=3 a0=\"ssh\" a1=\"-oBatchMode=yes\" a2_len=8 a2[0]=687474703A2F2F78\n" +
+		"node=h type=PROCTITLE msg=audit(1793613600.100:7): proctitle=737368\ntype=EOE msg=audit(1793613600.100:7): ",
+}
 
 // sysmonEdgeSeeds exercise the spots where the fast scanner and encoding/xml
 // could part ways.
@@ -131,72 +167,111 @@ func FuzzCIMDifferential(f *testing.F) {
 	})
 }
 
-// FuzzPrefilterNeverRejectsMatch is the prefilter's contract, for both
-// formats (auto detection): Decode never turns an event that DecodeFull
+// FuzzPrefilterNeverRejectsMatch is the prefilter's contract, for every
+// format: Decode never turns an event that DecodeFull
 // decodes and processor.Match accepts (either mode) into anything but the
 // same event; skips stay skips with the same reason; NoMatch carries the
 // event's time and nothing else; and Decode never yields an event that
 // DecodeFull would not.
 func FuzzPrefilterNeverRejectsMatch(f *testing.F) {
-	seedLines(f, append(append([]string{}, sysmonSeedGlobs...), cimSeedGlobs...)...)
+	seedLinesWith(f, func(b []byte) { f.Add(b, uint8(FormatAuto)) }, append(append([]string{}, sysmonSeedGlobs...), jsonSeedGlobs...)...)
 	for _, s := range sysmonEdgeSeeds {
-		f.Add([]byte(s))
+		f.Add([]byte(s), uint8(FormatAuto))
 	}
 	for _, s := range cimEdgeSeeds {
-		f.Add([]byte(s))
+		f.Add([]byte(s), uint8(FormatCIM))
 	}
-	f.Fuzz(func(t *testing.T, line []byte) {
-		full := newTestDecoder(t, FormatAuto)
-		pre := newTestDecoder(t, FormatAuto)
-		var a, b processor.Event
-		oa, errA := full.DecodeFull(line, &a)
-		ob, errB := pre.Decode(line, &b)
-		if errB == nil && ob == OutcomeEvent {
-			if errA != nil || oa != OutcomeEvent {
-				t.Fatalf("Decode gave an event, DecodeFull %v %v", oa, errA)
-			}
+	for i, s := range shapeSeeds {
+		f.Add([]byte(s), uint8(i%int(numFormats)))
+	}
+	f.Fuzz(func(t *testing.T, line []byte, format uint8) {
+		full := newTestDecoder(t, Format(format%uint8(numFormats)))
+		pre := newTestDecoder(t, Format(format%uint8(numFormats)))
+		// Records are lines, so that auditd assemblies span several.
+		for _, rec := range bytes.Split(line, []byte("\n")) {
+			var a, b processor.Event
+			oa, errA := full.DecodeFull(rec, &a)
+			ob, errB := pre.Decode(rec, &b)
+			comparePrefilter(t, full, pre, oa, ob, errA, errB, &a, &b)
 		}
-		if errA != nil {
-			return
+		if full.Expire(time.Time{}) != pre.Expire(time.Time{}) {
+			t.Fatal("different numbers of completed assemblies")
 		}
-		switch oa {
-		case OutcomeSkip:
-			if errB != nil || ob != OutcomeSkip || pre.LastSkipReason() != full.LastSkipReason() {
-				t.Fatalf("skip %q became %v %q %v", full.LastSkipReason(), ob, pre.LastSkipReason(), errB)
+		for {
+			var a, b processor.Event
+			oa, okA, errA := full.Ready(&a)
+			ob, okB, errB := pre.Ready(&b)
+			if okA != okB {
+				t.Fatal("Ready disagrees")
 			}
-		case OutcomeEvent:
-			matches := processor.Match(processor.MatchESCU, &a) || processor.Match(processor.MatchRobust, &a)
-			if errB != nil {
-				t.Fatalf("Decode: %v; DecodeFull: event (match %v)", errB, matches)
+			if !okA {
+				break
 			}
-			switch ob {
-			case OutcomeEvent:
-				if diff := diffEvents(a, b); diff != "" {
-					t.Fatalf("Decode != DecodeFull: %s", diff)
-				}
-			case OutcomeNoMatch:
-				if matches {
-					t.Fatalf("prefilter rejected a match: %+v", a)
-				}
-				if diff := diffEvents(b, processor.Event{Time: a.Time}); diff != "" {
-					t.Fatalf("NoMatch event: %s", diff)
-				}
-			default:
-				t.Fatalf("process event became %v", ob)
-			}
-		default:
-			t.Fatalf("DecodeFull returned %v", oa)
+			comparePrefilter(t, full, pre, oa, ob, errA, errB, &a, &b)
 		}
 	})
+}
+
+// comparePrefilter holds one outcome of Decode (pre, b) to the one of
+// DecodeFull (full, a) for the same record.
+func comparePrefilter(t *testing.T, full, pre *Decoder, oa, ob Outcome, errA, errB error, a, b *processor.Event) {
+	t.Helper()
+	if errB == nil && ob == OutcomeEvent {
+		if errA != nil || oa != OutcomeEvent {
+			t.Fatalf("Decode gave an event, DecodeFull %v %v", oa, errA)
+		}
+	}
+	if errA != nil {
+		return
+	}
+	switch oa {
+	case OutcomeSkip:
+		if errB != nil || ob != OutcomeSkip || pre.LastSkipReason() != full.LastSkipReason() {
+			t.Fatalf("skip %q became %v %q %v", full.LastSkipReason(), ob, pre.LastSkipReason(), errB)
+		}
+	case OutcomePending:
+		if errB != nil || ob != OutcomePending {
+			t.Fatalf("pending became %v %v", ob, errB)
+		}
+	case OutcomeEvent:
+		matches := processor.Match(processor.MatchESCU, a) || processor.Match(processor.MatchRobust, a)
+		if errB != nil {
+			t.Fatalf("Decode: %v; DecodeFull: event (match %v)", errB, matches)
+		}
+		switch ob {
+		case OutcomeEvent:
+			if diff := diffEvents(*a, *b); diff != "" {
+				t.Fatalf("Decode != DecodeFull: %s", diff)
+			}
+		case OutcomeNoMatch:
+			if matches {
+				t.Fatalf("prefilter rejected a match: %+v", *a)
+			}
+			if diff := diffEvents(*b, processor.Event{Time: a.Time}); diff != "" {
+				t.Fatalf("NoMatch event: %s", diff)
+			}
+		default:
+			t.Fatalf("process event became %v", ob)
+		}
+	default:
+		t.Fatalf("DecodeFull returned %v", oa)
+	}
 }
 
 // FuzzDecode runs the decoders over arbitrary input in every format: no
 // panic, no out-of-range index, and an error or a consistent outcome.
 func FuzzDecode(f *testing.F) {
-	seedLines(f, append(append([]string{}, sysmonSeedGlobs...), cimSeedGlobs...)...)
+	seedLines(f, append(append([]string{}, sysmonSeedGlobs...), jsonSeedGlobs...)...)
+	for _, s := range shapeSeeds {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		for _, format := range []Format{FormatAuto, FormatSysmon, FormatCIM} {
-			d := newTestDecoder(t, format)
+		for format := range numFormats {
+			d, err := NewDecoder(format, WithEnvelopeField("payload.raw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.SetNow(fixedNow)
 			var ev processor.Event
 			for _, decode := range []func([]byte, *processor.Event) (Outcome, error){d.Decode, d.DecodeFull} {
 				out, err := decode(line, &ev)
@@ -205,6 +280,9 @@ func FuzzDecode(f *testing.F) {
 						t.Fatal("empty error")
 					}
 					continue
+				}
+				if out == OutcomePending && d.InFlight() == 0 {
+					t.Fatal("pending with nothing in flight")
 				}
 				if (out == OutcomeSkip) != (d.LastSkipReason() != "") {
 					t.Fatalf("%v with skip reason %q", out, d.LastSkipReason())

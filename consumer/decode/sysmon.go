@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -73,26 +74,35 @@ const (
 	dataNone    = -1
 )
 
+// sysmonData is the Sysmon EventID 1 mapping: Data name to field index.
+// process_name and parent_process_name are derived from Image and
+// ParentImage; dest comes from System/Computer.
+var sysmonData = []struct {
+	name string
+	key  int
+}{
+	{"UtcTime", dataUtcTime},
+	{"ProcessId", fProcessID},
+	{"Image", fProcessPath},
+	{"OriginalFileName", fOriginalFileName},
+	{"CommandLine", fProcess},
+	{"User", fUser},
+	{"ParentProcessId", fParentProcessID},
+	{"ParentImage", fParentProcessPath},
+	{"ParentCommandLine", fParentProcess},
+}
+
+var sysmonDataKeys = func() map[string]int {
+	m := make(map[string]int, len(sysmonData))
+	for _, d := range sysmonData {
+		m[d.name] = d.key
+	}
+	return m
+}()
+
 func dataField(name []byte) int {
-	switch string(name) {
-	case "UtcTime":
-		return dataUtcTime
-	case "ProcessId":
-		return fProcessID
-	case "Image":
-		return fProcessPath
-	case "OriginalFileName":
-		return fOriginalFileName
-	case "CommandLine":
-		return fProcess
-	case "User":
-		return fUser
-	case "ParentProcessId":
-		return fParentProcessID
-	case "ParentImage":
-		return fParentProcessPath
-	case "ParentCommandLine":
-		return fParentProcess
+	if k, ok := sysmonDataKeys[string(name)]; ok {
+		return k
 	}
 	return dataNone
 }
@@ -387,6 +397,9 @@ func (d *Decoder) decodeSysmon(prefix, elem []byte, ev *processor.Event) (Outcom
 		return OutcomeSkip, nil
 	}
 	t, err := sysmonTime(&sc, d.sysTime, prefix, d.now)
+	if errors.Is(err, errNoTime) && d.fbTimeSet {
+		t, err = d.fbTime, nil // the envelope's time
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -463,25 +476,10 @@ func (d *Decoder) unescapeTmp(raw []byte) ([]byte, error) {
 }
 
 func dataName(key int) string {
-	switch key {
-	case dataUtcTime:
-		return "UtcTime"
-	case fProcessID:
-		return "ProcessId"
-	case fProcessPath:
-		return "Image"
-	case fOriginalFileName:
-		return "OriginalFileName"
-	case fProcess:
-		return "CommandLine"
-	case fUser:
-		return "User"
-	case fParentProcessID:
-		return "ParentProcessId"
-	case fParentProcessPath:
-		return "ParentImage"
-	case fParentProcess:
-		return "ParentCommandLine"
+	for _, d := range sysmonData {
+		if d.key == key {
+			return d.name
+		}
 	}
 	return "?"
 }
@@ -502,8 +500,10 @@ func sysmonTime(sc *sysmonScan, sysTime, prefix []byte, now func() time.Time) (t
 	if t, ok := syslogTime(prefix, now); ok {
 		return t, nil
 	}
-	return time.Time{}, sysmonErr("no usable event time (UtcTime, TimeCreated, syslog timestamp)")
+	return time.Time{}, errNoTime
 }
+
+var errNoTime = errors.New("sysmon: no usable event time (UtcTime, TimeCreated, syslog timestamp)")
 
 // scanName returns the end of the name starting at p: the first byte that
 // is whitespace or one of / > = < " ' (a lenient superset of XML names);
@@ -842,23 +842,10 @@ func xmlEntity(ent []byte) (rune, bool) {
 			return 0, false
 		}
 	}
-	r := rune(v)
-	if !isXMLChar(r) {
-		return 0, false
-	}
-	return r, true
-}
-
-// isXMLChar is the XML Char production; surrogates decode to U+FFFD as
-// string(rune) does in encoding/xml.
-func isXMLChar(r rune) bool {
-	if r >= 0xD800 && r <= 0xDFFF {
-		return true
-	}
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= 0x10FFFF
+	// Any code point is taken, XML-illegal ones (&#0;) included: the same
+	// bytes written raw are taken as they are, and a detection must not
+	// depend on which of the two spellings the writer chose.
+	return rune(v), true
 }
 
 var months = [12]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}

@@ -97,6 +97,9 @@ func refDecodeSysmon(line []byte, now func() time.Time) refSysmonResult {
 	} else if t, ok := syslogTime(prefix, now); ok {
 		e.Time, r.timeOK = t, true
 	}
+	if r.timeOK && !processor.ValidEventTime(e.Time) {
+		r.timeOK = false // out of the supported range: an error
+	}
 	r.event = e
 	return r
 }

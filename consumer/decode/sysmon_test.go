@@ -204,7 +204,7 @@ func TestSysmonErrors(t *testing.T) {
 		{name: "EventID overflow", in: sysmonXML("4294967296", stdSystem, stdData), want: `sysmon: invalid EventID "4294967296"`},
 		{name: "unknown entity", in: strings.Replace(std, "&amp;", "&nbsp;", 1), want: "sysmon: invalid character entity &nbsp;"},
 		{name: "entity without semicolon", in: strings.Replace(std, "&amp;", "&amp", 1), want: "sysmon: invalid character entity (no semicolon)"},
-		{name: "NUL character reference", in: strings.Replace(std, "&amp;", "&#0;", 1), want: "sysmon: invalid character entity &#0;"},
+		{name: "character reference beyond U+10FFFF", in: strings.Replace(std, "&amp;", "&#x110000;", 1), want: "sysmon: invalid character entity &#x110000;"},
 		{name: "no usable time", in: noTime, want: "sysmon: no usable event time (UtcTime, TimeCreated, syslog timestamp)"},
 		{name: "unquoted attribute", in: strings.Replace(std, `Name="Image"`, `Name=Image`, 1), want: "sysmon: unquoted attribute value at byte 406"},
 		{name: "< in attribute", in: strings.Replace(std, `Name="Image"`, `Name="Im<age"`, 1), want: "sysmon: '<' in attribute value at byte 407"},

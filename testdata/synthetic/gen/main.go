@@ -5,6 +5,11 @@
 //
 //	testdata/synthetic/positives.log               Sysmon for Linux EventID 1 lines behind syslog headers
 //	testdata/synthetic/positives_cim.json          the same process events as CIM JSON lines
+//	testdata/synthetic/positives_envelope.jsonl    positives.log inside shipper JSON envelopes
+//	testdata/synthetic/positives_hec.jsonl         positives.log as Splunk HEC events (string or CIM object)
+//	testdata/synthetic/positives_ecs.jsonl         the process starts as ECS, nested and dotted-flat
+//	testdata/synthetic/positives_ocsf.jsonl        the process starts as OCSF Process Activity (Launch)
+//	testdata/synthetic/positives_auditd.log        the process starts as raw auditd records (enriched format)
 //	testdata/synthetic/positives.expected.json     expected FINAL rows, ESCU matcher, default windows
 //	testdata/synthetic/positives.expected_robust.json  the same for the robust matcher
 //	cmd/sshlateral/sample/events.log               a ~30 line demo sample
@@ -94,6 +99,9 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := writeCIM(filepath.Join(outDir, "positives_cim.json"), events); err != nil {
+		log.Fatal(err)
+	}
+	if err := writeShapes(events); err != nil {
 		log.Fatal(err)
 	}
 	if err := writeExpected(filepath.Join(outDir, "positives.expected.json"), events, func(e *event) bool { return e.escu }); err != nil {
@@ -696,6 +704,166 @@ func writeCIM(path string, events []event) error {
 		n++
 	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// writeShapes writes the same records in the JSON shapes of real pipelines
+// (see PROVENANCE.md): envelopes and HEC around the Sysmon lines of
+// positives.log, ECS and OCSF for its process starts.
+func writeShapes(events []event) error {
+	var env, hec, ecs, ocsf bytes.Buffer
+	n := 0
+	for i, e := range events {
+		line := sysmonLine(i, 154000+i, e)
+		xml := ""
+		if i := strings.Index(line, "<Event"); i >= 0 {
+			xml = line[i:]
+		}
+		epoch := strconv.FormatInt(e.t.Unix(), 10) + "." + fmt.Sprintf("%03d", e.t.Nanosecond()/1e6)
+		stamp := e.t.Format("2006-01-02T15:04:05.000Z07:00")
+		switch i % 4 {
+		case 0: // Splunk export
+			writeJSON(&env, map[string]any{"_time": epoch, "_raw": line, "host": e.host.name, "sourcetype": "sysmon:linux", "source": "/var/log/syslog"}, false)
+		case 1: // rsyslog JSON template: the message after the tag, with its leading space
+			msg := " " + xml
+			if xml == "" {
+				msg = line[strings.Index(line, "sysmon: ")+len("sysmon:"):]
+			}
+			writeJSON(&env, map[string]any{"@timestamp": stamp, "host": e.host.name, "severity": "info", "facility": "user", "syslog-tag": "sysmon:", "programname": "sysmon", "message": msg}, false)
+		case 2: // Fluent Bit tail
+			writeJSON(&env, map[string]any{"date": float64(e.t.UnixMilli()) / 1000, "log": line}, false)
+		case 3: // Vector file source, written by Go's encoding/json (\u003c)
+			writeJSON(&env, map[string]any{"message": line, "host": "collector-1", "timestamp": stamp, "source_type": "file", "file": "/var/log/syslog"}, true)
+		}
+		if e.kind != "" || i%2 == 0 {
+			writeJSON(&hec, map[string]any{"time": json.Number(epoch), "host": e.host.name, "sourcetype": "sysmon:linux", "event": line}, false)
+		} else {
+			// the object event lacks _time and dest: HEC's time and host stand in
+			writeJSON(&hec, map[string]any{"time": json.Number(epoch), "host": e.host.name, "sourcetype": "stash", "event": map[string]any{
+				"user": e.user, "process": e.cmd, "process_name": basename(e.image), "process_path": e.image, "process_id": e.pid,
+				"parent_process": e.parentCm, "parent_process_name": basename(e.parentImage), "parent_process_path": e.parentImage,
+				"parent_process_id": e.ppid, "original_file_name": "-",
+			}}, false)
+		}
+		if e.kind != "" {
+			continue
+		}
+		doc := map[string]any{
+			"@timestamp": stamp,
+			"ecs":        map[string]any{"version": "8.11.0"},
+			"event":      map[string]any{"category": []string{"process"}, "type": []string{"start"}, "action": "Process creation", "code": "1", "kind": "event"},
+			"host":       map[string]any{"name": e.host.name, "os": map[string]any{"type": "linux"}},
+			"user":       map[string]any{"name": e.user},
+			"process": map[string]any{
+				"pid": e.pid, "name": basename(e.image), "executable": e.image, "command_line": e.cmd, "working_directory": e.cwd,
+				"pe":     map[string]any{"original_file_name": "-"},
+				"parent": map[string]any{"pid": e.ppid, "name": basename(e.parentImage), "executable": e.parentImage, "command_line": e.parentCm},
+			},
+		}
+		if n%2 == 1 {
+			doc = flatten("", doc, map[string]any{})
+		}
+		writeJSON(&ecs, doc, n%3 == 0)
+		parent := map[string]any{"pid": e.ppid, "name": basename(e.parentImage), "cmd_line": e.parentCm, "file": map[string]any{"path": e.parentImage, "name": basename(e.parentImage)}}
+		proc := map[string]any{"pid": e.pid, "name": basename(e.image), "cmd_line": e.cmd, "file": map[string]any{"path": e.image, "name": basename(e.image)}}
+		o := map[string]any{
+			"class_uid": 1007, "class_name": "Process Activity", "category_uid": 1, "activity_id": 1, "activity_name": "Launch", "type_uid": 100701,
+			"time": e.t.UnixMilli(), "severity_id": 1, "metadata": map[string]any{"version": "1.1.0", "product": map[string]any{"name": "synthetic"}},
+			"device":  map[string]any{"hostname": e.host.name, "os": map[string]any{"type": "Linux", "type_id": 200}},
+			"actor":   map[string]any{"user": map[string]any{"name": e.user}},
+			"process": proc,
+		}
+		if n%2 == 0 {
+			proc["parent_process"] = parent
+		} else {
+			o["actor"].(map[string]any)["process"] = parent
+		}
+		writeJSON(&ocsf, o, false)
+		n++
+	}
+	if err := os.WriteFile(filepath.Join(outDir, "positives_auditd.log"), auditdLog(events), 0o644); err != nil {
+		return err
+	}
+	for name, b := range map[string]*bytes.Buffer{"positives_envelope.jsonl": &env, "positives_hec.jsonl": &hec, "positives_ecs.jsonl": &ecs, "positives_ocsf.jsonl": &ocsf} {
+		if err := os.WriteFile(filepath.Join(outDir, name), b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// auditdLog writes each process start as the records auditd (log_format
+// ENRICHED, name_format=hostname) writes for an execve: SYSCALL, EXECVE,
+// CWD, PATH, PROCTITLE, EOE. Arguments with a space, a quote or a control
+// character are hex-encoded, as auditd does; every third event has no EOE
+// (older kernels), so only a later timeout or the end of input completes it.
+func auditdLog(events []event) []byte {
+	var b bytes.Buffer
+	serial := 5000
+	for _, e := range events {
+		if e.kind != "" {
+			continue
+		}
+		serial++
+		stamp := fmt.Sprintf("msg=audit(%d.%03d:%d):", e.t.Unix(), e.t.Nanosecond()/1e6, serial)
+		rec := func(typ, body string) {
+			fmt.Fprintf(&b, "node=%s type=%s %s %s\n", e.host.name, typ, stamp, body)
+		}
+		enc := func(v string) string {
+			if strings.ContainsAny(v, " \"'") || strings.IndexFunc(v, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+				return strings.ToUpper(hex.EncodeToString([]byte(v)))
+			}
+			return `"` + v + `"`
+		}
+		comm := basename(e.image)
+		if len(comm) > 15 {
+			comm = comm[:15]
+		}
+		rec("SYSCALL", fmt.Sprintf("arch=c000003e syscall=59 success=yes exit=0 a0=55d85d6719d0 a1=55d85d69c970 a2=55d85d720450 a3=8 items=2 ppid=%d pid=%d auid=%d uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4 comm=%s exe=%s key=(null)\x1dARCH=x86_64 SYSCALL=execve AUID=\"%s\" UID=\"%s\" GID=\"%s\" EUID=\"%s\"",
+			e.ppid, e.pid, uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user), uid(e.user),
+			enc(comm), enc(e.image), e.user, e.user, e.user, e.user))
+		argv := strings.Split(e.cmd, " ")
+		args := make([]string, len(argv))
+		for i, a := range argv {
+			args[i] = fmt.Sprintf("a%d=%s", i, enc(a))
+		}
+		rec("EXECVE", fmt.Sprintf("argc=%d %s", len(argv), strings.Join(args, " ")))
+		rec("CWD", "cwd="+enc(e.cwd))
+		rec("PATH", "item=0 name="+enc(e.image)+" inode=1593 dev=08:01 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0\x1dOUID=\"root\" OGID=\"root\"")
+		title := strings.Join(argv, "\x00")
+		if len(title) > 128 {
+			title = title[:128] // the kernel's proctitle limit
+		}
+		rec("PROCTITLE", "proctitle="+strings.ToUpper(hex.EncodeToString([]byte(title))))
+		if serial%3 != 0 {
+			rec("EOE", "")
+		}
+	}
+	return b.Bytes()
+}
+
+// writeJSON appends v as one line; html selects encoding/json's escaping of
+// < > & (\u003c …).
+func writeJSON(b *bytes.Buffer, v any, html bool) {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(html)
+	if err := enc.Encode(v); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// flatten turns nested objects into dotted keys (ECS dotted-flat form).
+func flatten(prefix string, m, out map[string]any) map[string]any {
+	for k, v := range m {
+		if prefix != "" {
+			k = prefix + "." + k
+		}
+		if sub, ok := v.(map[string]any); ok {
+			flatten(k, sub, out)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // row is an expected result with the times it is built from.
