@@ -138,6 +138,10 @@ type Config struct {
 	// in between; beyond it Run returns the error (a process restart is
 	// then the recovery). Default 5.
 	MaxSessionRestarts int
+	// EnvelopeField names the JSON field (dotted path) that holds the event
+	// in an envelope, besides the ones auto recognises (message, log,
+	// event, _raw, event.original). Default none.
+	EnvelopeField string
 }
 
 // DefaultConfig returns the defaults documented on Config, without brokers.

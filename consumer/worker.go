@@ -40,6 +40,9 @@ const (
 	// DLQReasonFuture: the event time is more than Processor.MaxFuture
 	// ahead of the wall clock; it would move no clock, so it is set aside.
 	DLQReasonFuture = "future_event_time"
+	// DLQReasonUnmapped: the record is in a known format but carries no
+	// process field.
+	DLQReasonUnmapped = "unmapped"
 )
 
 const (
@@ -131,6 +134,9 @@ type worker struct {
 	pendingAt map[string]int
 	unflushed *kgo.Record
 	lastFlush time.Time
+	// held is the first record of an auditd assembly still open: offsets
+	// are marked no further than just before it.
+	held *kgo.Record
 }
 
 // batch is what one job produced, handed to the delivery as a whole.
@@ -254,7 +260,11 @@ func (w *worker) restore(ctx context.Context) error {
 			return fmt.Errorf("restore changelog topic %s partition %d: %w", w.p.cfg.ChangelogTopic, w.tp.partition, err)
 		}
 	}
-	dec, err := decode.NewDecoder(w.p.cfg.Format)
+	var opts []decode.Option
+	if w.p.cfg.EnvelopeField != "" {
+		opts = append(opts, decode.WithEnvelopeField(w.p.cfg.EnvelopeField))
+	}
+	dec, err := decode.NewDecoder(w.p.cfg.Format, opts...)
 	if err != nil {
 		return err
 	}
@@ -292,6 +302,10 @@ func (w *worker) handle(ctx context.Context, j job) error {
 	}
 	if j.flush || (w.p.cfg.Guarantee == AtLeastOnce && j.now.Sub(w.lastFlush) >= w.p.cfg.CommitInterval) {
 		b.changelog, b.last = w.flushChangelog(), w.unflushed
+		if w.held != nil && b.last != nil {
+			// Mark up to just before the open assembly's first record.
+			b.last = &kgo.Record{Topic: w.held.Topic, Partition: w.held.Partition, Offset: w.held.Offset - 1, LeaderEpoch: w.held.LeaderEpoch}
+		}
 		w.unflushed, w.lastFlush = nil, j.now
 	}
 	if err := w.d.deliver(ctx, w, b); err != nil {
@@ -309,11 +323,18 @@ func (w *worker) handle(ctx context.Context, j job) error {
 func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 	b := &batch{}
 	w.results = w.results[:0]
-	var events, prefiltered int64
+	var n stepCounts
 	for _, r := range recs {
 		w.nextOffset = r.Offset + 1
 		w.consumed++
 		if r.Offset < w.skipBelow {
+			// Already reflected in the restored state. Only a decoder
+			// that assembles events over several records (auditd) reads
+			// it again, to rebuild an assembly left open at the offset
+			// committed; what completes here was applied before.
+			if w.dec.Assembles() && len(r.Value) <= w.p.cfg.MaxRecordBytes {
+				_, _ = w.decode(r.Value, &w.ev)
+			}
 			continue
 		}
 		w.lastEvent = now
@@ -322,44 +343,33 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 				fmt.Errorf("record of %d bytes exceeds MaxRecordBytes (%d)", len(r.Value), w.p.cfg.MaxRecordBytes)), DLQReasonTooLarge)
 			continue
 		}
+		if w.dec.InFlight() == 0 {
+			w.held = nil
+		}
 		outcome, derr := w.decode(r.Value, &w.ev)
-		if derr == nil && outcome != decode.OutcomeSkip {
-			derr = processor.CheckEventTime(w.ev.Time, now, w.p.cfg.Processor.MaxFuture)
+		if w.held == nil && w.dec.InFlight() > 0 {
+			// An assembly is open from here on: the committed offset must
+			// not pass this record until it completes.
+			w.held = r
 		}
-		if derr != nil {
-			reason := DLQReasonDecode
-			if errors.Is(derr, processor.ErrFutureEventTime) {
-				reason = DLQReasonFuture
-			}
-			b.deadLetter(w.deadLetter(r, reason, derr), reason)
-			continue
-		}
-		// The record's append time, never later than now, is its
-		// arrival: a backlog read at once must not look like live data
-		// to the partition clock.
-		arrival := now
-		if !r.Timestamp.IsZero() && r.Timestamp.Before(now) {
-			arrival = r.Timestamp
-		}
-		switch outcome {
-		case decode.OutcomeEvent:
-			events++
-			w.results = w.part.Process(&w.ev, arrival, w.results)
-		case decode.OutcomeNoMatch:
-			prefiltered++
-			w.results = w.part.Advance(w.ev.Time, arrival, w.results)
-		case decode.OutcomeSkip:
-			w.p.stats.countSkip(w.dec.LastSkipReason())
+		w.apply(b, r, outcome, derr, now, &n)
+		if w.dec.Assembles() {
+			// Assemblies the stream's time completed while decoding r.
+			w.drainReady(b, now, &n)
 		}
 	}
 	if len(recs) == 0 {
+		// A tick: assemblies that waited too long complete now.
+		if w.dec.Assembles() && w.dec.Expire(now) > 0 {
+			w.drainReady(b, now, &n)
+		}
 		w.results = w.part.Tick(now, w.results)
 	} else {
 		w.unflushed = recs[len(recs)-1]
 	}
 	w.p.stats.consumed.Add(int64(len(recs)))
-	w.p.stats.events.Add(events)
-	w.p.stats.prefiltered.Add(prefiltered)
+	w.p.stats.events.Add(n.events)
+	w.p.stats.prefiltered.Add(n.prefiltered)
 	w.suppress()
 	if len(w.results) > 0 {
 		w.p.stats.countResults(w.results)
@@ -371,6 +381,61 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 	}
 	w.collectChanges()
 	return b, nil
+}
+
+type stepCounts struct{ events, prefiltered int64 }
+
+// apply gives one decoded outcome to the partition, or dead-letters r with
+// the reason. r is the record that completed the event (for an assembly
+// completed on a tick, a value-less stand-in at the last offset read).
+func (w *worker) apply(b *batch, r *kgo.Record, outcome decode.Outcome, derr error, now time.Time, n *stepCounts) {
+	if derr == nil && (outcome == decode.OutcomeEvent || outcome == decode.OutcomeNoMatch) {
+		derr = processor.CheckEventTime(w.ev.Time, now, w.p.cfg.Processor.MaxFuture)
+	}
+	if derr != nil {
+		reason := DLQReasonDecode
+		switch {
+		case errors.Is(derr, processor.ErrFutureEventTime):
+			reason = DLQReasonFuture
+		case errors.Is(derr, decode.ErrUnmapped):
+			reason = DLQReasonUnmapped
+		}
+		b.deadLetter(w.deadLetter(r, reason, derr), reason)
+		return
+	}
+	// The record's append time, never later than now, is its arrival: a
+	// backlog read at once must not look like live data to the partition
+	// clock.
+	arrival := now
+	if !r.Timestamp.IsZero() && r.Timestamp.Before(now) {
+		arrival = r.Timestamp
+	}
+	switch outcome {
+	case decode.OutcomeEvent:
+		n.events++
+		w.results = w.part.Process(&w.ev, arrival, w.results)
+	case decode.OutcomeNoMatch:
+		n.prefiltered++
+		w.results = w.part.Advance(w.ev.Time, arrival, w.results)
+	case decode.OutcomeSkip:
+		w.p.stats.countSkip(w.dec.LastSkipReason())
+	case decode.OutcomePending:
+	}
+}
+
+// drainReady applies the assemblies Expire completed.
+func (w *worker) drainReady(b *batch, now time.Time, n *stepCounts) {
+	at := &kgo.Record{Topic: w.tp.topic, Partition: w.tp.partition, Offset: w.nextOffset - 1}
+	for {
+		outcome, ok, derr := w.dec.Ready(&w.ev)
+		if !ok {
+			break
+		}
+		w.apply(b, at, outcome, derr, now, n)
+	}
+	if w.dec.InFlight() == 0 {
+		w.held = nil
+	}
 }
 
 func (b *batch) deadLetter(r *kgo.Record, reason string) {

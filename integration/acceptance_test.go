@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -325,10 +326,77 @@ func sumMap(m map[string]int64) int64 {
 // output holds exactly the rows its generator labelled.
 func TestSyntheticPositives(t *testing.T) {
 	root := filepath.Join("..", "testdata", "synthetic")
+	rows, last := syntheticRows(t, root)
 	raw, err := os.ReadFile(filepath.Join(root, "positives.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	lines := bytes.Split(bytes.TrimRight(raw, "\n"), []byte("\n"))
+
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		tp := setupTopics(t, b, 4)
+		cfg := pipelineConfig(b, tp, processor.EmitFinal)
+		startInstance(t, cfg)
+		startInstance(t, cfg)
+		produceLines(t, b, tp.input, lines)
+		closers := generatedStream{events: []genEvent{{at: last}}}
+		produceClosers(t, b, tp, closers)
+
+		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "synthetic positives")
+	})
+}
+
+// TestInputFormats: the same labelled positives in every input shape a data
+// lake carries (CIM, JSON envelopes around Sysmon lines, Splunk HEC, ECS,
+// OCSF, raw auditd), read with --input-format auto, give exactly the rows of
+// the Sysmon XML. (auditd records name no parent process: its rows have
+// parent_process_name null, as tstats would show.)
+func TestInputFormats(t *testing.T) {
+	root := filepath.Join("..", "testdata", "synthetic")
+	rows, last := syntheticRows(t, root)
+	files := []string{"positives_cim.json", "positives_envelope.jsonl", "positives_hec.jsonl", "positives_ecs.jsonl",
+		"positives_ocsf.jsonl", "positives_auditd.log"}
+	forEachBroker(t, func(t *testing.T, b testBroker) {
+		for i, file := range files {
+			t.Run(file, func(t *testing.T) {
+				raw, err := os.ReadFile(filepath.Join(root, file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines := bytes.Split(bytes.TrimRight(raw, "\n"), []byte("\n"))
+				suffix := "." + strconv.Itoa(i)
+				tp := topics{input: "in" + suffix, output: "out" + suffix, dlq: "dlq" + suffix, changelog: "changelog" + suffix, partitions: 2}
+				compact := "compact"
+				createTopic(t, b, tp.input, 2, nil)
+				createTopic(t, b, tp.output, 1, nil)
+				createTopic(t, b, tp.dlq, 1, nil)
+				createTopic(t, b, tp.changelog, 2, map[string]*string{"cleanup.policy": &compact})
+				cfg := pipelineConfig(b, tp, processor.EmitFinal)
+				cfg.Group = "formats" + suffix
+				in := startInstance(t, cfg)
+				produceLines(t, b, tp.input, lines)
+				produceClosers(t, b, tp, generatedStream{events: []genEvent{{at: last}}})
+				want := rows
+				if strings.Contains(file, "auditd") {
+					want = make([]expectedRow, len(rows))
+					for i, r := range rows {
+						r.ParentProcessName = processor.Null
+						want[i] = r
+					}
+				}
+				requireFinal(t, b, tp.output, want, 2*time.Second, 90*time.Second, false, file)
+				if st := in.p.Stats(); sumMap(st.DeadLettered) != 0 {
+					t.Errorf("%s: dead letters %v", file, st.DeadLettered)
+				}
+			})
+		}
+	})
+}
+
+// syntheticRows loads the labelled expectation of the synthetic positives
+// and the newest event time in it.
+func syntheticRows(t *testing.T, root string) ([]expectedRow, time.Time) {
+	t.Helper()
 	labelled, err := escurow.Load(filepath.Join(root, "positives.expected.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -345,19 +413,7 @@ func TestSyntheticPositives(t *testing.T) {
 		}
 		rows = append(rows, expectedRow{Row: l, WindowStart: escuWindowStart(first)})
 	}
-	lines := bytes.Split(bytes.TrimRight(raw, "\n"), []byte("\n"))
-
-	forEachBroker(t, func(t *testing.T, b testBroker) {
-		tp := setupTopics(t, b, 4)
-		cfg := pipelineConfig(b, tp, processor.EmitFinal)
-		startInstance(t, cfg)
-		startInstance(t, cfg)
-		produceLines(t, b, tp.input, lines)
-		closers := generatedStream{events: []genEvent{{at: last}}}
-		produceClosers(t, b, tp, closers)
-
-		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "synthetic positives")
-	})
+	return rows, last
 }
 
 // TestIdleClose: a partition that goes quiet still closes its windows by

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"bytes"
+
 	"github.com/sshlateral/sshlateral/consumer/decode"
 	"github.com/sshlateral/sshlateral/integration/escurow"
 
@@ -122,6 +124,10 @@ func produceLines(t *testing.T, b testBroker, topic string, lines [][]byte, opts
 		var key []byte
 		if out, err := dec.DecodeFull(l, &ev); err == nil && out == decode.OutcomeEvent {
 			key = []byte(ev.Dest)
+		} else if node, ok := auditNode(l); ok {
+			// An auditd line is a part of an event: all parts of a host
+			// go to one partition, where they are assembled.
+			key = node
 		}
 		recs = append(recs, &kgo.Record{Key: key, Value: l})
 	}
@@ -491,4 +497,14 @@ func tail(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// auditNode returns the node= name an auditd line starts with.
+func auditNode(line []byte) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte("node="))
+	if !ok {
+		return nil, false
+	}
+	node, _, ok := bytes.Cut(rest, []byte(" "))
+	return node, ok
 }

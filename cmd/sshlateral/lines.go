@@ -14,7 +14,7 @@ import (
 
 // defaultMaxRecordBytes bounds one input line of scan and replay; Sysmon
 // events are a few KiB.
-const defaultMaxRecordBytes = 16 << 20
+const defaultMaxRecordBytes = 1 << 20 // run's default too (consumer.Config.MaxRecordBytes)
 
 // lineReader reads the lines of input files ("-" is stdin) one file at a
 // time. Line endings (\n, \r\n) are cut off. A line longer than max is

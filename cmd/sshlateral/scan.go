@@ -46,7 +46,8 @@ func cmdScan(ctx context.Context, e cli.Env, args []string) error {
 	// one FINAL row per group by default.
 	proc := addProcessorFlags(fs, processor.EmitFinal)
 	format := decode.FormatAuto
-	fs.Var(&format, "input-format", "input record `format`: auto (default; decided per record), sysmon or cim")
+	fs.Var(&format, "input-format", "input record `format`: auto (default; decided per record), sysmon, cim, envelope, hec, ecs, ocsf or auditd")
+	envelopeField := fs.String("envelope-field", "", "JSON field (dotted path) holding the event in an envelope, besides message, log, event, _raw and event.original")
 	output := fs.String("output", "json", "json (one risk record per line on stdout) or avro (object container file, needs --out)")
 	maxRecord := fs.Int("max-record-bytes", defaultMaxRecordBytes, "lines longer than this are reported (file:line, size) and skipped")
 	outFile := fs.String("out", "", "output file (default stdout for json)")
@@ -144,7 +145,11 @@ func cmdScan(ctx context.Context, e cli.Env, args []string) error {
 		summary.Oversized++
 		fmt.Fprintf(e.Stderr, "%s:%d: line of %d bytes skipped (over --max-record-bytes %d)\n", file, lineNo, size, *maxRecord)
 	}}
-	if err := scan(ctx, e, lr, files, format, !*noPrefilter, *proc, sink, &summary); err != nil {
+	var decOpts []decode.Option
+	if *envelopeField != "" {
+		decOpts = append(decOpts, decode.WithEnvelopeField(*envelopeField))
+	}
+	if err := scan(ctx, e, lr, files, format, decOpts, !*noPrefilter, *proc, sink, &summary); err != nil {
 		return err
 	}
 	if err := closeSink(); err != nil {
@@ -161,7 +166,7 @@ func cmdScan(ctx context.Context, e cli.Env, args []string) error {
 
 // scan runs one Partition over every line: a file is one stream, so windows
 // follow its event time, and end of input closes every open window.
-func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format decode.Format, prefilter bool, cfg processor.Config,
+func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format decode.Format, decOpts []decode.Option, prefilter bool, cfg processor.Config,
 	sink func([]processor.Result) error, s *scanSummary) error {
 	// Idle close is wall-clock; a file has no idle time. Without a
 	// changelog no state change is kept, so memory stays bounded by the
@@ -172,7 +177,7 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 	if err != nil {
 		return err
 	}
-	dec, err := decode.NewDecoder(format)
+	dec, err := decode.NewDecoder(format, decOpts...)
 	if err != nil {
 		return err
 	}
@@ -188,31 +193,15 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 	}
 	var changes []processor.StateChange
 	now := time.Now()
-	err = lr.each(files, func(file string, lineNo int, line []byte) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		s.Lines++
-		changes = part.DrainChanges(changes[:0]) // only the meta entry
-		var outcome decode.Outcome
-		var derr error
-		if prefilter {
-			outcome, derr = dec.Decode(line, &ev)
-		} else {
-			outcome, derr = dec.DecodeFull(line, &ev)
+	apply := func(where string, outcome decode.Outcome, derr error) error {
+		if derr == nil && (outcome == decode.OutcomeEvent || outcome == decode.OutcomeNoMatch) {
+			// A clock from the future would move no window; say so.
+			derr = processor.CheckEventTime(ev.Time, now, cfg.MaxFuture)
 		}
 		if derr != nil {
 			s.Errors++
-			fmt.Fprintf(e.Stderr, "%s:%d: %v\n", file, lineNo, derr)
+			fmt.Fprintf(e.Stderr, "%s: %v\n", where, derr)
 			return nil
-		}
-		if outcome != decode.OutcomeSkip {
-			// A clock from the future would move no window; say so.
-			if err := processor.CheckEventTime(ev.Time, now, cfg.MaxFuture); err != nil {
-				s.Errors++
-				fmt.Fprintf(e.Stderr, "%s:%d: %v\n", file, lineNo, err)
-				return nil
-			}
 		}
 		switch outcome {
 		case decode.OutcomeEvent:
@@ -228,8 +217,44 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 			return emit()
 		}
 		return nil
+	}
+	// drainReady applies the auditd assemblies that completed (by the
+	// stream's time, or at the end of input).
+	drainReady := func(where string) error {
+		for {
+			outcome, ok, derr := dec.Ready(&ev)
+			if !ok {
+				return nil
+			}
+			if err := apply(where, outcome, derr); err != nil {
+				return err
+			}
+		}
+	}
+	err = lr.each(files, func(file string, lineNo int, line []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.Lines++
+		changes = part.DrainChanges(changes[:0]) // only the meta entry
+		var outcome decode.Outcome
+		var derr error
+		if prefilter {
+			outcome, derr = dec.Decode(line, &ev)
+		} else {
+			outcome, derr = dec.DecodeFull(line, &ev)
+		}
+		if err := apply(fmt.Sprintf("%s:%d", file, lineNo), outcome, derr); err != nil {
+			return err
+		}
+		return drainReady(fmt.Sprintf("%s:%d (auditd assembly)", file, lineNo))
 	})
 	if err != nil {
+		return err
+	}
+	// End of input: auditd assemblies still open are complete now.
+	dec.Expire(time.Time{})
+	if err := drainReady("end of input (auditd assembly)"); err != nil {
 		return err
 	}
 	results = part.Flush(results)

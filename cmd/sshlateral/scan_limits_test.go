@@ -83,7 +83,7 @@ func TestScanMemoryBoundedByOpenGroups(t *testing.T) {
 	cfg := processor.DefaultConfig()
 	cfg.Emit = processor.EmitFinal
 	if err := scan(context.Background(), e, lineReader{stdin: e.Stdin, max: defaultMaxRecordBytes}, []string{"-"},
-		decode.FormatCIM, true, cfg, sink, &summary); err != nil {
+		decode.FormatCIM, nil, true, cfg, sink, &summary); err != nil {
 		t.Fatal(err)
 	}
 	if results != events {

@@ -182,6 +182,22 @@ func (d *Decoder) decodeAuditd(line []byte, ev *processor.Event, prefilter bool)
 		return 0, err
 	}
 	s := &d.audit
+	// The kernel writes every record of an event at once, under one
+	// stamp: an assembly of this node stamped auditTimeout or more before
+	// this record will get no more records. Completing it now, in stream
+	// order, keeps an event without EOE from waiting for the wall-clock
+	// timeout (and its window from closing before it arrives).
+	keep := s.open[:0]
+	for _, o := range s.open {
+		if bytes.Equal(o.node, node) && t.Sub(o.t) >= auditTimeout {
+			s.stats.TimedOut++
+			s.ready = append(s.ready, o)
+		} else {
+			keep = append(keep, o)
+		}
+	}
+	clear(s.open[len(keep):])
+	s.open = keep
 	var a *auditAsm
 	for _, o := range s.open {
 		if o.serial == serial && o.t.Equal(t) {
@@ -518,3 +534,9 @@ func (a *auditAsm) add(typ, body []byte) error {
 	}
 	return nil
 }
+
+// Assembles reports whether the decoder may build one event out of several
+// records (auditd, and auto, which recognises it): its caller then calls
+// Expire and Ready, holds back offsets while InFlight is non-zero, and
+// feeds it again the records before a restored offset.
+func (d *Decoder) Assembles() bool { return d.format == FormatAuto || d.format == FormatAuditd }

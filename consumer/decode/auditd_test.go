@@ -263,3 +263,33 @@ func TestAuditdBoundedAssemblies(t *testing.T) {
 		t.Fatalf("evicted %d, stats %+v, in flight %d", evicted, d.AuditStats(), d.InFlight())
 	}
 }
+
+// TestAuditdCompletesByStreamTime: an event without EOE completes when a
+// record of the same node stamped auditTimeout or more later arrives, before
+// any wall-clock timeout, so it is not held behind the rest of the stream;
+// another node's records do not complete it.
+func TestAuditdCompletesByStreamTime(t *testing.T) {
+	const (
+		sys   = `node=web-01 type=SYSCALL msg=audit(1793613600.100:7): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=4000 pid=4242 auid=1000 uid=0 gid=0 euid=0 comm="ssh" exe="/usr/bin/ssh" key=(null)`
+		exe   = `node=web-01 type=EXECVE msg=audit(1793613600.100:7): argc=2 a0="ssh" a1="-oBatchMode=yes"`
+		other = `node=db-01 type=SYSCALL msg=audit(1793613660.000:9): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=1 pid=2 auid=0 uid=0 gid=0 euid=0 comm="ls" exe="/usr/bin/ls" key=(null)`
+		later = `node=web-01 type=SYSCALL msg=audit(1793613602.100:8): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=1 pid=3 auid=0 uid=0 gid=0 euid=0 comm="ls" exe="/usr/bin/ls" key=(null)`
+	)
+	d := newTestDecoder(t, FormatAuto)
+	var ev processor.Event
+	for _, l := range []string{sys, exe, other} {
+		if out, err := d.Decode([]byte(l), &ev); err != nil || out != OutcomePending {
+			t.Fatalf("%.40s: %v %v", l, out, err)
+		}
+	}
+	if _, ok, _ := d.Ready(&ev); ok {
+		t.Fatal("another node's later record completed the assembly")
+	}
+	if out, err := d.Decode([]byte(later), &ev); err != nil || out != OutcomePending {
+		t.Fatalf("later record: %v %v", out, err)
+	}
+	out, ok, err := d.Ready(&ev)
+	if !ok || err != nil || out != OutcomeEvent || ev.ProcessID != "4242" {
+		t.Fatalf("Ready after a record 2 s later: %v %v %v %+v", out, ok, err, ev)
+	}
+}
