@@ -252,20 +252,8 @@ func startKafka(t *testing.T) testBroker {
 		"KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), kafkaStartTimeout)
-	defer cancel()
 	start := time.Now()
-	ctr, err := testcontainers.Run(ctx, image,
-		testcontainers.WithLogger(tclog.TestLogger(t)),
-		testcontainers.WithEnv(env),
-		testcontainers.WithLabels(map[string]string{containerLabel: "1"}),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.NetworkMode = "host"
-		}),
-		testcontainers.WithWaitStrategy(kafkaReady{seed: seed, timeout: kafkaReadyTimeout}),
-	)
-	// Registered before the error check so a half-started container is removed.
-	testcontainers.CleanupContainer(t, ctr)
+	ctr, err := runHostContainer(t, image, env, kafkaStartTimeout, kafkaReady{seed: seed, timeout: kafkaReadyTimeout})
 	if err != nil {
 		t.Fatalf("start Kafka container from image %q on %s: %v\n"+
 			"(no registry here? build the image with integration/kafkaimage/build.sh and set %s to the tag it prints)\n%s",
@@ -354,6 +342,28 @@ func (k kafkaReady) WaitUntilReady(ctx context.Context, target wait.StrategyTarg
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// runHostContainer starts image on the host network (the test's servers
+// listen on loopback ports they are told in env), labelled for .ci/run's
+// clean-up, and removes it when the test ends; it returns once ready holds
+// or startTimeout passes.
+func runHostContainer(t *testing.T, image string, env map[string]string, startTimeout time.Duration, ready wait.Strategy) (*testcontainers.DockerContainer, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
+	defer cancel()
+	ctr, err := testcontainers.Run(ctx, image,
+		testcontainers.WithLogger(tclog.TestLogger(t)),
+		testcontainers.WithEnv(env),
+		testcontainers.WithLabels(map[string]string{containerLabel: "1"}),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.NetworkMode = "host"
+		}),
+		testcontainers.WithWaitStrategy(ready),
+	)
+	// Registered before the error check so a half-started container is removed.
+	testcontainers.CleanupContainer(t, ctr)
+	return ctr, err
 }
 
 // freeLoopbackPorts asks the kernel for n distinct unused 127.0.0.1 ports.

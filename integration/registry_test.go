@@ -21,9 +21,7 @@ import (
 	"time"
 
 	"github.com/linkedin/goavro/v2"
-	"github.com/moby/moby/api/types/container"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -80,19 +78,8 @@ func startRegistryOn(t *testing.T, port int) *registryServer {
 		"QUARKUS_HTTP_PORT":                   strconv.Itoa(port),
 		"APICURIO_RULES_GLOBAL_COMPATIBILITY": "BACKWARD",
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), registryStartTimeout)
-	defer cancel()
 	start := time.Now()
-	ctr, err := testcontainers.Run(ctx, image,
-		testcontainers.WithLogger(tclog.TestLogger(t)),
-		testcontainers.WithEnv(env),
-		testcontainers.WithLabels(map[string]string{containerLabel: "1"}),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.NetworkMode = "host"
-		}),
-		testcontainers.WithWaitStrategy(registryReady{url: base + "/health/ready", timeout: registryStartTimeout}),
-	)
-	testcontainers.CleanupContainer(t, ctr)
+	ctr, err := runHostContainer(t, image, env, registryStartTimeout, registryReady{url: base + "/health/ready", timeout: registryStartTimeout})
 	if err != nil {
 		t.Fatalf("start schema registry from image %q on %s: %v\n"+
 			"(no registry here? build the image with integration/registryimage/build.sh and set %s to the tag it prints)\n%s",

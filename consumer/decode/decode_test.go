@@ -2,7 +2,6 @@ package decode
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sshlateral/sshlateral/integration/escurow"
 	"github.com/sshlateral/sshlateral/processor"
 )
 
@@ -338,20 +338,6 @@ func TestSyntheticSysmonEqualsEveryFormat(t *testing.T) {
 	}
 }
 
-// expectedRow is a row of positives.expected*.json.
-type expectedRow struct {
-	Dest              string `json:"dest"`
-	User              string `json:"user"`
-	ParentProcessName string `json:"parent_process_name"`
-	ProcessName       string `json:"process_name"`
-	Process           string `json:"process"`
-	ProcessID         string `json:"process_id"`
-	ParentProcessID   string `json:"parent_process_id"`
-	Count             int    `json:"count"`
-	FirstTime         string `json:"firstTime"`
-	LastTime          string `json:"lastTime"`
-}
-
 // TestSyntheticLabelsAgreeWithMatcher groups the decoded synthetic events
 // that processor.Match accepts, per 60-minute window ending at :50, and
 // compares them with the rows the generator derived from its own labels.
@@ -379,12 +365,8 @@ func labelsAgree(t *testing.T, events []processor.Event, noParent bool) {
 		{processor.MatchRobust, "positives.expected_robust.json"},
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("../../testdata/synthetic", tc.file))
+			want, err := escurow.Load(filepath.Join("../../testdata/synthetic", tc.file))
 			if err != nil {
-				t.Fatal(err)
-			}
-			var want []expectedRow
-			if err := json.Unmarshal(b, &want); err != nil {
 				t.Fatal(err)
 			}
 			if noParent {
@@ -396,7 +378,7 @@ func labelsAgree(t *testing.T, events []processor.Event, noParent bool) {
 				window time.Time
 				k      processor.GroupKey
 			}
-			got := map[key]*expectedRow{}
+			got := map[key]*escurow.Row{}
 			var order []key
 			for i := range events {
 				e := &events[i]
@@ -406,9 +388,9 @@ func labelsAgree(t *testing.T, events []processor.Event, noParent bool) {
 				w := e.Time.Add(-50 * time.Minute).Truncate(time.Hour).Add(50 * time.Minute)
 				k := key{w, processor.KeyOf(e)}
 				r := got[k]
-				ts := e.Time.Format("2006-01-02T15:04:05")
+				ts := e.Time.Format(escurow.TimeLayout)
 				if r == nil {
-					r = &expectedRow{Dest: k.k.Dest, User: k.k.User, ParentProcessName: k.k.ParentProcessName,
+					r = &escurow.Row{Dest: k.k.Dest, User: k.k.User, ParentProcessName: k.k.ParentProcessName,
 						ProcessName: k.k.ProcessName, Process: k.k.Process, ProcessID: k.k.ProcessID,
 						ParentProcessID: k.k.ParentProcessID, FirstTime: ts}
 					got[k] = r
@@ -420,7 +402,7 @@ func labelsAgree(t *testing.T, events []processor.Event, noParent bool) {
 			if len(got) != len(want) {
 				t.Errorf("%d groups match, the generator expects %d", len(got), len(want))
 			}
-			wantSet := map[expectedRow]bool{}
+			wantSet := map[escurow.Row]bool{}
 			for _, r := range want {
 				wantSet[r] = true
 			}

@@ -16,22 +16,14 @@ jre_image=${SSHLATERAL_JRE_IMAGE:-sshlateral/jre17:bookworm}
 debian_mirror=${SSHLATERAL_DEBIAN_MIRROR:-}
 recipe_files=(build.sh Dockerfile entrypoint.sh log4j2.properties pom.xml)
 
-log() { printf 'kafkaimage: %s\n' "$*" >&2; }
-
-# phase NAME CMD...: runs CMD and reports its wall time.
-phase() {
-  local name=$1 start=$SECONDS
-  shift
-  "$@"
-  log "phase ${name}: $((SECONDS - start))s"
-}
+log_name=kafkaimage
+# shellcheck source=../imagelib.sh
+source "$here/../imagelib.sh"
 
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 [[ -n $kafka_version ]] || { log "no <kafka.version> in pom.xml"; exit 1; }
-recipe_hash=$(cd "$here" && cat "${recipe_files[@]}" | sha256sum | cut -c1-12)
+recipe_hash=$(recipe_hash "$here" "${recipe_files[@]}")
 tag="sshlateral/kafka:${kafka_version}-${recipe_hash}"
-
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 build_jre_image() {
   local rootfs

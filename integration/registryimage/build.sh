@@ -17,20 +17,12 @@ jre_image=${SSHLATERAL_JRE_IMAGE:-sshlateral/jre17:bookworm}
 apicurio_version=3.0.9
 recipe_files=(build.sh Dockerfile entrypoint.sh)
 
-log() { printf 'registryimage: %s\n' "$*" >&2; }
+log_name=registryimage
+# shellcheck source=../imagelib.sh
+source "$here/../imagelib.sh"
 
-# phase NAME CMD...: runs CMD and reports its wall time.
-phase() {
-  local name=$1 start=$SECONDS
-  shift
-  "$@"
-  log "phase ${name}: $((SECONDS - start))s"
-}
-
-recipe_hash=$(cd "$here" && cat "${recipe_files[@]}" | sha256sum | cut -c1-12)
+recipe_hash=$(recipe_hash "$here" "${recipe_files[@]}")
 tag="sshlateral/apicurio-registry:${apicurio_version}-${recipe_hash}"
-
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 build_registry_image() {
   local context
