@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -19,11 +18,6 @@ const (
 	HeaderRevision = "revision" // decimal revision of the alert_id
 )
 
-// errEmptyAlertID guards the record key and Decoder's wire-format detection,
-// which relies on plain records never starting with 0x00 (an empty
-// alert_id).
-var errEmptyAlertID = errors.New("result has an empty alert id")
-
 // Encoder turns results into Kafka records. It is safe for concurrent use.
 type Encoder struct {
 	codec  *goavro.Codec
@@ -35,7 +29,6 @@ type Encoder struct {
 // encodeState is per-call scratch, pooled because Records runs on every
 // partition worker.
 type encodeState struct {
-	native  map[string]any // reused: every call sets every field
 	scratch []byte
 	ends    []int // end offsets in scratch: key, value, value, emission, revision per result
 }
@@ -51,11 +44,9 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	}
 	e := &Encoder{codec: codec, topic: cfg.Topic}
 	if cfg.Wire == WireConfluent {
-		e.prefix = AppendConfluentHeader(nil, cfg.SchemaID)
+		e.prefix = AppendConfluentHeader(nil, int32(cfg.SchemaID)) // in range: validated
 	}
-	e.states.New = func() any {
-		return &encodeState{native: make(map[string]any, nativeFieldCount)}
-	}
+	e.states.New = func() any { return new(encodeState) }
 	return e, nil
 }
 
@@ -89,24 +80,13 @@ func (e *Encoder) Records(results []processor.Result, dst []*kgo.Record) ([]*kgo
 
 	for i := range results {
 		r := &results[i]
-		if r.AlertID == "" {
-			return dst, fmt.Errorf("producer: encode for topic %s: result %d: %w", e.topic, i, errEmptyAlertID)
+		if err := checkResult(r); err != nil {
+			return dst, fmt.Errorf("producer: encode for topic %s: result %d (alert %.64q): %w", e.topic, i, r.AlertID, err)
 		}
+		f := newRiskFields(r)
 		st.scratch = append(st.scratch, r.AlertID...)
 		st.ends = append(st.ends, len(st.scratch))
-
-		// Annotations are constant; the shared map is only read by goavro.
-		fillResult(st.native, r, sharedAnnotationsNative)
-		for _, obj := range riskObjectsOf(r) {
-			st.native["risk_object"] = obj.value
-			st.native["risk_object_type"] = obj.kind
-			st.scratch = append(st.scratch, e.prefix...)
-			var err error
-			if st.scratch, err = e.codec.BinaryFromNative(st.scratch, st.native); err != nil {
-				return dst, fmt.Errorf("producer: encode alert %s for topic %s: %w", r.AlertID, e.topic, err)
-			}
-			st.ends = append(st.ends, len(st.scratch))
-		}
+		st.scratch = e.appendPair(st.scratch, &f, &st.ends)
 		st.scratch = append(st.scratch, r.Emission.String()...)
 		st.ends = append(st.ends, len(st.scratch))
 		st.scratch = strconv.AppendInt(st.scratch, int64(r.Revision), 10)
@@ -139,8 +119,33 @@ func (e *Encoder) Records(results []processor.Result, dst []*kgo.Record) ([]*kgo
 	return dst, nil
 }
 
+// appendPair appends the values of both risk records of f, framed, and
+// their end offsets. The records share everything but the risk object and
+// the flag lists, so the second copies the first's encoded head and middle
+// instead of encoding them again.
+func (e *Encoder) appendPair(dst []byte, f *riskFields, ends *[]int) []byte {
+	start := len(dst)
+	dst = append(dst, e.prefix...)
+	dst = f.appendHead(dst)
+	headEnd := len(dst)
+	dst = f.appendObject(dst, recordDest)
+	midStart := len(dst)
+	dst = f.appendMiddle(dst)
+	midEnd := len(dst)
+	dst = f.appendFlags(dst, recordDest)
+	*ends = append(*ends, len(dst))
+
+	dst = append(dst, dst[start:headEnd]...)
+	dst = f.appendObject(dst, recordUser)
+	dst = append(dst, dst[midStart:midEnd]...)
+	dst = f.appendFlags(dst, recordUser)
+	*ends = append(*ends, len(dst))
+	return dst
+}
+
 // AppendBinary appends the plain Avro binary of one native risk record (no
-// framing) to dst.
+// framing) to dst, encoded by goavro. Records does not use it: it writes the
+// same bytes without the native maps.
 func (e *Encoder) AppendBinary(dst []byte, native map[string]any) ([]byte, error) {
 	out, err := e.codec.BinaryFromNative(dst, native)
 	if err != nil {

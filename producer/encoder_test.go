@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -295,6 +296,10 @@ func TestEncoderConfigValidate(t *testing.T) {
 		{name: "confluent negative id", cfg: EncoderConfig{Topic: "t", Wire: WireConfluent, SchemaID: -4}, wantErr: "SchemaID"},
 		{name: "plain negative id", cfg: EncoderConfig{Topic: "t", SchemaID: -1}, wantErr: "SchemaID"},
 		{name: "unknown wire", cfg: EncoderConfig{Topic: "t", Wire: 7, SchemaID: 1}, wantErr: "Wire"},
+		{name: "confluent max id", cfg: EncoderConfig{Topic: "t", Wire: WireConfluent, SchemaID: 1<<31 - 1}, wantErr: ""},
+		{name: "confluent id 2^32+1 does not wrap to 1", cfg: EncoderConfig{Topic: "t", Wire: WireConfluent, SchemaID: 4294967297}, wantErr: "SchemaID"},
+		{name: "confluent id 2^31", cfg: EncoderConfig{Topic: "t", Wire: WireConfluent, SchemaID: 1 << 31}, wantErr: "SchemaID"},
+		{name: "plain id out of range", cfg: EncoderConfig{Topic: "t", SchemaID: 1 << 32}, wantErr: "SchemaID"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -362,4 +367,84 @@ func TestSplitConfluentErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goavroValues is the reference encoding: goavro's encoding of the native
+// records, framed as enc frames them.
+func goavroValues(t testing.TB, r processor.Result, prefix []byte) [2][]byte {
+	t.Helper()
+	codec := newTestCodec(t)
+	var out [2][]byte
+	for i, native := range RiskRecords(r) {
+		b, err := codec.BinaryFromNative(append([]byte(nil), prefix...), native)
+		if err != nil {
+			t.Fatalf("goavro BinaryFromNative: %v", err)
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// TestBinaryMatchesGoavro: Records writes, byte for byte, what goavro
+// writes for the same record.
+func TestBinaryMatchesGoavro(t *testing.T) {
+	tests := []struct {
+		name   string
+		result processor.Result
+	}{
+		{name: "every field set", result: fullResult()},
+		{name: "missing fields", result: sparseResult()},
+		{name: "early, revision 0", result: hostileResult(func(r *processor.Result) { r.Emission, r.Revision = processor.EmissionEarly, 0 })},
+		{name: "big counts and revisions", result: hostileResult(func(r *processor.Result) { r.Count, r.Revision = 1<<40, 1<<30 })},
+		{name: "times before 1970", result: hostileResult(func(r *processor.Result) {
+			r.FirstSeen = time.Date(1969, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+		})},
+		{name: "oversized dest", result: hostileResult(func(r *processor.Result) { r.Key.Dest = strings.Repeat("d", 5000) })},
+		{name: "invalid user", result: hostileResult(func(r *processor.Result) { r.Key.User = "\xc3(" })},
+		{name: "long multibyte process", result: hostileResult(func(r *processor.Result) { r.Key.Process = strings.Repeat("ü€𝄞", 2000) })},
+	}
+	for _, wire := range []WireFormat{WirePlain, WireConfluent} {
+		enc := newTestEncoder(t, wire, 42)
+		for _, tc := range tests {
+			t.Run(wire.String()+"/"+tc.name, func(t *testing.T) {
+				recs, err := enc.Records([]processor.Result{tc.result}, nil)
+				if err != nil {
+					t.Fatalf("Records: %v", err)
+				}
+				want := goavroValues(t, tc.result, enc.prefix)
+				for i := range recs {
+					if !bytes.Equal(recs[i].Value, want[i]) {
+						t.Errorf("record %d differs from goavro:\n got % x\nwant % x", i, recs[i].Value, want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+func FuzzBinaryMatchesGoavro(f *testing.F) {
+	full, sparse := fullResult(), sparseResult()
+	for _, r := range []processor.Result{full, sparse} {
+		f.Add(r.Key.Dest, r.Key.User, r.Key.ProcessName, r.Key.Process, r.ParentProcess, r.OriginalFileName, r.Count, r.Revision, uint8(r.Emission), r.FirstSeen.UnixMilli())
+	}
+	f.Add("\xff", "é\xe2", "", strings.Repeat("x", MaxValueBytes+1), "\x00", "\uFFFD", int64(-1), int32(-7), uint8(2), int64(-1))
+	enc := newTestEncoder(f, WirePlain, 0)
+	f.Fuzz(func(t *testing.T, dest, user, name, process, parent, original string, count int64, revision int32, emission uint8, ms int64) {
+		r := fullResult()
+		r.Key.Dest, r.Key.User, r.Key.ProcessName, r.Key.Process = dest, user, name, process
+		r.ParentProcess, r.OriginalFileName = parent, original
+		r.Count, r.Revision, r.Emission = count, revision, processor.Emission(emission%3)
+		// goavro's time conversion holds within ±2^62 ms.
+		r.LastSeen = time.UnixMilli(ms % (1 << 50))
+		recs, err := enc.Records([]processor.Result{r}, nil)
+		if err != nil {
+			t.Fatalf("Records: %v", err)
+		}
+		want := goavroValues(t, r, nil)
+		for i := range recs {
+			if !bytes.Equal(recs[i].Value, want[i]) {
+				t.Fatalf("record %d differs from goavro:\n got % x\nwant % x", i, recs[i].Value, want[i])
+			}
+		}
+	})
 }

@@ -110,7 +110,7 @@ func (of *outputFlags) encoder(topic string) (*producer.Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return producer.NewEncoder(producer.EncoderConfig{Topic: topic, Wire: wire, SchemaID: int32(of.schemaID)})
+	return producer.NewEncoder(producer.EncoderConfig{Topic: topic, Wire: wire, SchemaID: int64(of.schemaID)})
 }
 
 func splitList(s string) []string {
