@@ -86,7 +86,9 @@ func (e *Encoder) Records(results []processor.Result, dst []*kgo.Record) ([]*kgo
 		f := newRiskFields(r)
 		st.scratch = append(st.scratch, r.AlertID...)
 		st.ends = append(st.ends, len(st.scratch))
-		st.scratch = e.appendPair(st.scratch, &f, &st.ends)
+		var first int
+		st.scratch, first = f.appendPair(st.scratch, e.prefix)
+		st.ends = append(st.ends, first, len(st.scratch))
 		st.scratch = append(st.scratch, r.Emission.String()...)
 		st.ends = append(st.ends, len(st.scratch))
 		st.scratch = strconv.AppendInt(st.scratch, int64(r.Revision), 10)
@@ -117,30 +119,6 @@ func (e *Encoder) Records(results []processor.Result, dst []*kgo.Record) ([]*kgo
 		dst = append(dst, &recs[2*i], &recs[2*i+1])
 	}
 	return dst, nil
-}
-
-// appendPair appends the values of both risk records of f, framed, and
-// their end offsets. The records share everything but the risk object and
-// the flag lists, so the second copies the first's encoded head and middle
-// instead of encoding them again.
-func (e *Encoder) appendPair(dst []byte, f *riskFields, ends *[]int) []byte {
-	start := len(dst)
-	dst = append(dst, e.prefix...)
-	dst = f.appendHead(dst)
-	headEnd := len(dst)
-	dst = f.appendObject(dst, recordDest)
-	midStart := len(dst)
-	dst = f.appendMiddle(dst)
-	midEnd := len(dst)
-	dst = f.appendFlags(dst, recordDest)
-	*ends = append(*ends, len(dst))
-
-	dst = append(dst, dst[start:headEnd]...)
-	dst = f.appendObject(dst, recordUser)
-	dst = append(dst, dst[midStart:midEnd]...)
-	dst = f.appendFlags(dst, recordUser)
-	*ends = append(*ends, len(dst))
-	return dst
 }
 
 // AppendBinary appends the plain Avro binary of one native risk record (no

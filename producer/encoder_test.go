@@ -369,25 +369,43 @@ func TestSplitConfluentErrors(t *testing.T) {
 	}
 }
 
-// goavroValues is the reference encoding: goavro's encoding of the native
-// records, framed as enc frames them.
-func goavroValues(t testing.TB, r processor.Result, prefix []byte) [2][]byte {
+// checkReference checks the fast paths against the reference of r's
+// native records: Records' values against goavro's encoding (framed as
+// enc frames), AppendJSONLines against JSON.
+func checkReference(t testing.TB, enc *Encoder, r processor.Result) {
 	t.Helper()
+	recs, err := enc.Records([]processor.Result{r}, nil)
+	if err != nil {
+		t.Fatalf("Records: %v", err)
+	}
+	lines, err := AppendJSONLines(nil, &r)
+	if err != nil {
+		t.Fatalf("AppendJSONLines: %v", err)
+	}
 	codec := newTestCodec(t)
-	var out [2][]byte
+	var wantLines []byte
 	for i, native := range RiskRecords(r) {
-		b, err := codec.BinaryFromNative(append([]byte(nil), prefix...), native)
+		want, err := codec.BinaryFromNative(append([]byte(nil), enc.prefix...), native)
 		if err != nil {
 			t.Fatalf("goavro BinaryFromNative: %v", err)
 		}
-		out[i] = b
+		if !bytes.Equal(recs[i].Value, want) {
+			t.Fatalf("record %d differs from goavro:\n got % x\nwant % x", i, recs[i].Value, want)
+		}
+		line, err := JSON(native)
+		if err != nil {
+			t.Fatalf("JSON: %v", err)
+		}
+		wantLines = append(append(wantLines, line...), '\n')
 	}
-	return out
+	if !bytes.Equal(lines, wantLines) {
+		t.Fatalf("AppendJSONLines differs from JSON:\n got %s\nwant %s", lines, wantLines)
+	}
 }
 
-// TestBinaryMatchesGoavro: Records writes, byte for byte, what goavro
-// writes for the same record.
-func TestBinaryMatchesGoavro(t *testing.T) {
+// TestFastPathsMatchReference: Records writes, byte for byte, what goavro
+// writes for the same native record, and AppendJSONLines what JSON writes.
+func TestFastPathsMatchReference(t *testing.T) {
 	tests := []struct {
 		name   string
 		result processor.Result
@@ -402,49 +420,35 @@ func TestBinaryMatchesGoavro(t *testing.T) {
 		{name: "oversized dest", result: hostileResult(func(r *processor.Result) { r.Key.Dest = strings.Repeat("d", 5000) })},
 		{name: "invalid user", result: hostileResult(func(r *processor.Result) { r.Key.User = "\xc3(" })},
 		{name: "long multibyte process", result: hostileResult(func(r *processor.Result) { r.Key.Process = strings.Repeat("ü€𝄞", 2000) })},
+		{name: "json escapes", result: hostileResult(func(r *processor.Result) {
+			r.Key.Process = "ssh \"a\"\\b\n\t\x00\x1f\x7f <&> \u2028\u2029"
+			r.ParentProcess = "\b\f\r"
+		})},
 	}
 	for _, wire := range []WireFormat{WirePlain, WireConfluent} {
 		enc := newTestEncoder(t, wire, 42)
 		for _, tc := range tests {
 			t.Run(wire.String()+"/"+tc.name, func(t *testing.T) {
-				recs, err := enc.Records([]processor.Result{tc.result}, nil)
-				if err != nil {
-					t.Fatalf("Records: %v", err)
-				}
-				want := goavroValues(t, tc.result, enc.prefix)
-				for i := range recs {
-					if !bytes.Equal(recs[i].Value, want[i]) {
-						t.Errorf("record %d differs from goavro:\n got % x\nwant % x", i, recs[i].Value, want[i])
-					}
-				}
+				checkReference(t, enc, tc.result)
 			})
 		}
 	}
 }
 
-func FuzzBinaryMatchesGoavro(f *testing.F) {
+func FuzzFastPathsMatchReference(f *testing.F) {
 	full, sparse := fullResult(), sparseResult()
 	for _, r := range []processor.Result{full, sparse} {
 		f.Add(r.Key.Dest, r.Key.User, r.Key.ProcessName, r.Key.Process, r.ParentProcess, r.OriginalFileName, r.Count, r.Revision, uint8(r.Emission), r.FirstSeen.UnixMilli())
 	}
-	f.Add("\xff", "é\xe2", "", strings.Repeat("x", MaxValueBytes+1), "\x00", "\uFFFD", int64(-1), int32(-7), uint8(2), int64(-1))
+	f.Add("\xff", "é\xe2", "", strings.Repeat("x", MaxValueBytes+1), "\x00\n\"", "\uFFFD\u2028", int64(-1), int32(-7), uint8(2), int64(-1))
 	enc := newTestEncoder(f, WirePlain, 0)
 	f.Fuzz(func(t *testing.T, dest, user, name, process, parent, original string, count int64, revision int32, emission uint8, ms int64) {
 		r := fullResult()
 		r.Key.Dest, r.Key.User, r.Key.ProcessName, r.Key.Process = dest, user, name, process
 		r.ParentProcess, r.OriginalFileName = parent, original
 		r.Count, r.Revision, r.Emission = count, revision, processor.Emission(emission%3)
-		// goavro's time conversion holds within ±2^62 ms.
+		// Within goavro's and CTime's range (years 0 to 9999 and beyond).
 		r.LastSeen = time.UnixMilli(ms % (1 << 50))
-		recs, err := enc.Records([]processor.Result{r}, nil)
-		if err != nil {
-			t.Fatalf("Records: %v", err)
-		}
-		want := goavroValues(t, r, nil)
-		for i := range recs {
-			if !bytes.Equal(recs[i].Value, want[i]) {
-				t.Fatalf("record %d differs from goavro:\n got % x\nwant % x", i, recs[i].Value, want[i])
-			}
-		}
+		checkReference(t, enc, r)
 	})
 }

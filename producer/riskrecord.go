@@ -268,12 +268,26 @@ func (f *riskFields) appendFlags(dst []byte, i int) []byte {
 	return appendAvroFieldSet(appendAvroFieldSet(dst, truncated), sanitized)
 }
 
-// appendBinary appends record i whole; Encoder splices instead.
-func (f *riskFields) appendBinary(dst []byte, i int) []byte {
+// appendPair appends both records, each preceded by prefix, and returns
+// where the first ends. The records share everything but the risk object
+// and the flag lists, so the second copies the first's encoded head and
+// middle instead of encoding them again.
+func (f *riskFields) appendPair(dst, prefix []byte) (out []byte, firstEnd int) {
+	start := len(dst)
+	dst = append(dst, prefix...)
 	dst = f.appendHead(dst)
-	dst = f.appendObject(dst, i)
+	headEnd := len(dst)
+	dst = f.appendObject(dst, recordDest)
+	midStart := len(dst)
 	dst = f.appendMiddle(dst)
-	return f.appendFlags(dst, i)
+	midEnd := len(dst)
+	dst = f.appendFlags(dst, recordDest)
+	firstEnd = len(dst)
+
+	dst = append(dst, dst[start:headEnd]...)
+	dst = f.appendObject(dst, recordUser)
+	dst = append(dst, dst[midStart:midEnd]...)
+	return f.appendFlags(dst, recordUser), firstEnd
 }
 
 // RiskRecords returns the two risk records of r in goavro's native form
