@@ -8,8 +8,9 @@ import (
 // Maximum lengths, in bytes of UTF-8, of the string fields of a risk record.
 // A matching event is reported however large its fields are; a longer value
 // is cut on a rune boundary and named in the record's truncated list. With
-// these bounds a risk record stays below 32 KiB, far below the 1 MB default
-// record limit of Kafka brokers and producers.
+// these bounds a risk record (key and value) stays below 32 KiB with the
+// processor's alert ids, far below the 1 MB default record limit of Kafka
+// brokers and producers. docs/risk-record.md has the details.
 const (
 	// MaxCommandLineBytes bounds process and parent_process.
 	MaxCommandLineBytes = 8 << 10
