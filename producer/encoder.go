@@ -29,6 +29,7 @@ type Encoder struct {
 // encodeState is per-call scratch, pooled because Records runs on every
 // partition worker.
 type encodeState struct {
+	fields  riskFields // here rather than on the stack: appendPair's layout would move it to the heap per result
 	scratch []byte
 	ends    []int // end offsets in scratch: key, value, value, emission, revision per result
 }
@@ -74,7 +75,10 @@ func (e *Encoder) Records(results []processor.Result, dst []*kgo.Record) ([]*kgo
 		return dst, nil
 	}
 	st := e.states.Get().(*encodeState)
-	defer e.states.Put(st)
+	defer func() {
+		st.fields = riskFields{} // let the results go
+		e.states.Put(st)
+	}()
 	st.scratch = st.scratch[:0]
 	st.ends = st.ends[:0]
 
@@ -83,11 +87,11 @@ func (e *Encoder) Records(results []processor.Result, dst []*kgo.Record) ([]*kgo
 		if err := checkResult(r); err != nil {
 			return dst, fmt.Errorf("producer: encode for topic %s: result %d (alert %.64q): %w", e.topic, i, r.AlertID, err)
 		}
-		f := newRiskFields(r)
+		st.fields = newRiskFields(r)
 		st.scratch = append(st.scratch, r.AlertID...)
 		st.ends = append(st.ends, len(st.scratch))
 		var first int
-		st.scratch, first = f.appendPair(st.scratch, e.prefix)
+		st.scratch, first = appendPair(st.scratch, avroLayout{&st.fields, e.prefix})
 		st.ends = append(st.ends, first, len(st.scratch))
 		st.scratch = append(st.scratch, r.Emission.String()...)
 		st.ends = append(st.ends, len(st.scratch))

@@ -17,20 +17,12 @@ func AppendJSONLines(dst []byte, r *processor.Result) ([]byte, error) {
 		return dst, fmt.Errorf("producer: render alert %.64q as json: %w", r.AlertID, err)
 	}
 	f := newRiskFields(r)
-	start := len(dst)
-	dst = f.appendJSONHead(dst)
-	headEnd := len(dst)
-	dst = f.appendJSONObject(dst, recordDest)
-	midStart := len(dst)
-	dst = f.appendJSONMiddle(dst)
-	midEnd := len(dst)
-	dst = append(f.appendJSONFlags(dst, recordDest), '\n')
-
-	dst = append(dst, dst[start:headEnd]...)
-	dst = f.appendJSONObject(dst, recordUser)
-	dst = append(dst, dst[midStart:midEnd]...)
-	return append(f.appendJSONFlags(dst, recordUser), '\n'), nil
+	dst, _ = appendPair(dst, jsonLayout{&f})
+	return dst, nil
 }
+
+// jsonLayout is JSON's rendering, one line per record.
+type jsonLayout struct{ f *riskFields }
 
 // jsonAnnotations is the constant annotations object, rendered by JSON's
 // own writer.
@@ -51,22 +43,22 @@ func appendJSONField(dst []byte, pos int) []byte {
 	return append(dst, '"', ':')
 }
 
-func (f *riskFields) appendJSONHead(dst []byte) []byte {
+func (l jsonLayout) head(dst []byte) []byte {
 	dst = append(dst, '{')
-	dst = appendJSONString(appendJSONField(dst, posAlertID), f.r.AlertID)
+	dst = appendJSONString(appendJSONField(dst, posAlertID), l.f.r.AlertID)
 	dst = appendJSONString(appendJSONField(dst, posSearchName), processor.SearchName)
 	dst = appendJSONString(appendJSONField(dst, posDetectionID), processor.DetectionID)
 	return strconv.AppendInt(appendJSONField(dst, posDetectionVersion), processor.DetectionVersion, 10)
 }
 
-func (f *riskFields) appendJSONObject(dst []byte, i int) []byte {
-	value, _, kind := f.object(i)
+func (l jsonLayout) object(dst []byte, i int) []byte {
+	value, _, kind := l.f.object(i)
 	dst = appendJSONString(appendJSONField(dst, posRiskObject), value)
 	return appendJSONString(appendJSONField(dst, posRiskObjectType), kind)
 }
 
-func (f *riskFields) appendJSONMiddle(dst []byte) []byte {
-	r := f.r
+func (l jsonLayout) middle(dst []byte) []byte {
+	f, r := l.f, l.f.r
 	dst = strconv.AppendInt(appendJSONField(dst, posRiskScore), processor.RiskScore, 10)
 	dst = strconv.AppendInt(appendJSONField(dst, posImpact), processor.Impact, 10)
 	dst = strconv.AppendInt(appendJSONField(dst, posConfidence), processor.Confidence, 10)
@@ -105,10 +97,10 @@ func (f *riskFields) appendJSONMiddle(dst []byte) []byte {
 	return append(appendJSONField(dst, posAnnotations), jsonAnnotations...)
 }
 
-func (f *riskFields) appendJSONFlags(dst []byte, i int) []byte {
-	truncated, sanitized := f.flags(i)
+func (l jsonLayout) tail(dst []byte, i int) []byte {
+	truncated, sanitized := l.f.flags(i)
 	dst = appendJSONFieldSet(appendJSONField(dst, posTruncated), truncated)
-	return append(appendJSONFieldSet(appendJSONField(dst, posSanitized), sanitized), '}')
+	return append(appendJSONFieldSet(appendJSONField(dst, posSanitized), sanitized), '}', '\n')
 }
 
 func appendJSONFieldSet(dst []byte, s fieldSet) []byte {

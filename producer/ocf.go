@@ -47,6 +47,7 @@ type OCFWriter struct {
 	w       io.Writer
 	sync    [16]byte
 	deflate *flate.Writer // nil for the null codec; reused across blocks
+	fields  riskFields    // of the result being encoded; kept off the stack, see encodeState
 	block   []byte        // encoded records not yet written
 	count   int
 	packed  bytes.Buffer // the compressed block
@@ -103,8 +104,8 @@ func (o *OCFWriter) Write(results []processor.Result) error {
 		}
 	}
 	for i := range results {
-		f := newRiskFields(&results[i])
-		o.block, _ = f.appendPair(o.block, nil)
+		o.fields = newRiskFields(&results[i])
+		o.block, _ = appendPair(o.block, avroLayout{f: &o.fields})
 		o.count += 2
 		if o.count >= ocfBlockRecords || len(o.block) >= ocfBlockBytes {
 			if err := o.flush(); err != nil {
@@ -112,6 +113,7 @@ func (o *OCFWriter) Write(results []processor.Result) error {
 			}
 		}
 	}
+	o.fields = riskFields{} // let the results go
 	return nil
 }
 

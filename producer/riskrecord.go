@@ -51,8 +51,20 @@ func CTime(t time.Time) string {
 	return t.UTC().Format(ctimeLayout)
 }
 
+// appendCTime appends CTime(t) without parsing the layout on every call;
+// the fast paths check it against CTime.
 func appendCTime(dst []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(dst, ctimeLayout)
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, ctimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-')
+	for i, v := range [...]int{int(month), day, hour, minute, sec} {
+		dst = append(dst, byte('0'+v/10), byte('0'+v%10), "-T::."[i])
+	}
+	return dst[:len(dst)-1]
 }
 
 // errEmptyAlertID guards the record key and Decoder's wire-format detection,
@@ -163,10 +175,8 @@ func (f *riskFields) riskMessage() string {
 }
 
 // The Avro binary encoding of RiskRecord, appended field by field in
-// schema order. A record is head, object, middle, flags; the head and the
-// middle are shared by a result's two records, so Encoder writes them once.
-// TestBinaryMatchesGoavro and FuzzBinaryMatchesGoavro check every byte
-// against goavro's encoding of the native form.
+// schema order. TestFastPathsMatchReference and FuzzFastPathsMatchReference
+// check every byte against goavro's encoding of the native form.
 
 // Encoded constants: search_name, detection_id, detection_version (head);
 // risk_score, impact, confidence (after the object); threat_object_type;
@@ -225,18 +235,26 @@ func appendAnnotations(dst []byte) []byte {
 	return appendAvroString(dst, annotationDetectionType)
 }
 
-func (f *riskFields) appendHead(dst []byte) []byte {
-	dst = appendAvroString(dst, f.r.AlertID)
+// avroLayout is the Avro binary encoding, each record preceded by prefix
+// (the Confluent frame header, or nothing).
+type avroLayout struct {
+	f      *riskFields
+	prefix []byte
+}
+
+func (l avroLayout) head(dst []byte) []byte {
+	dst = append(dst, l.prefix...)
+	dst = appendAvroString(dst, l.f.r.AlertID)
 	return append(dst, binHeadConst...)
 }
 
-func (f *riskFields) appendObject(dst []byte, i int) []byte {
-	value, index, _ := f.object(i)
+func (l avroLayout) object(dst []byte, i int) []byte {
+	value, index, _ := l.f.object(i)
 	return appendAvroLong(appendAvroString(dst, value), index)
 }
 
-func (f *riskFields) appendMiddle(dst []byte) []byte {
-	r := f.r
+func (l avroLayout) middle(dst []byte) []byte {
+	f, r := l.f, l.f.r
 	dst = append(dst, binScores...)
 	msgLen := len(riskMessage1) + len(f.processName) + len(riskMessage2) + len(f.dest) + len(riskMessage3) + len(f.user) + len(riskMessage4)
 	dst = appendAvroLong(dst, int64(msgLen))
@@ -263,31 +281,39 @@ func (f *riskFields) appendMiddle(dst []byte) []byte {
 	return append(dst, binAnnotations...)
 }
 
-func (f *riskFields) appendFlags(dst []byte, i int) []byte {
-	truncated, sanitized := f.flags(i)
+func (l avroLayout) tail(dst []byte, i int) []byte {
+	truncated, sanitized := l.f.flags(i)
 	return appendAvroFieldSet(appendAvroFieldSet(dst, truncated), sanitized)
 }
 
-// appendPair appends both records, each preceded by prefix, and returns
-// where the first ends. The records share everything but the risk object
-// and the flag lists, so the second copies the first's encoded head and
-// middle instead of encoding them again.
-func (f *riskFields) appendPair(dst, prefix []byte) (out []byte, firstEnd int) {
+// recordLayout renders the records of one result in one format, part by
+// part in schema order.
+type recordLayout interface {
+	head(dst []byte) []byte          // up to risk_object
+	object(dst []byte, i int) []byte // risk_object and risk_object_type of record i
+	middle(dst []byte) []byte        // risk_score to annotations
+	tail(dst []byte, i int) []byte   // truncated and sanitized of record i, and the end
+}
+
+// appendPair appends both records of a result and returns where the first
+// ends. The records share everything but the risk object and the flag
+// lists, so the second copies the first's head and middle instead of
+// rendering them again.
+func appendPair[L recordLayout](dst []byte, l L) (out []byte, firstEnd int) {
 	start := len(dst)
-	dst = append(dst, prefix...)
-	dst = f.appendHead(dst)
+	dst = l.head(dst)
 	headEnd := len(dst)
-	dst = f.appendObject(dst, recordDest)
+	dst = l.object(dst, recordDest)
 	midStart := len(dst)
-	dst = f.appendMiddle(dst)
+	dst = l.middle(dst)
 	midEnd := len(dst)
-	dst = f.appendFlags(dst, recordDest)
+	dst = l.tail(dst, recordDest)
 	firstEnd = len(dst)
 
 	dst = append(dst, dst[start:headEnd]...)
-	dst = f.appendObject(dst, recordUser)
+	dst = l.object(dst, recordUser)
 	dst = append(dst, dst[midStart:midEnd]...)
-	return f.appendFlags(dst, recordUser), firstEnd
+	return l.tail(dst, recordUser), firstEnd
 }
 
 // RiskRecords returns the two risk records of r in goavro's native form
