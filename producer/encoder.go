@@ -58,6 +58,9 @@ const slicesPerResult = 5
 // user/user) and returns the extended slice. On error dst is returned
 // unextended.
 //
+// String values are written as valid UTF-8 within the documented maximum
+// lengths, as RiskRecords describes them (docs/risk-record.md).
+//
 // Each record has Topic set, Key = alert_id (both records of a result go
 // to the same partition, in order), Value = the Avro record in the
 // configured wire format, and headers "emission" and "revision". The two
