@@ -266,7 +266,7 @@ func TestSchemaRegistry(t *testing.T) {
 		if v1.Subject != topic+"-value" || v1.Version != 1 || v1.ID <= 0 {
 			t.Fatalf("v1 registered as %+v, want version 1 of %s-value", v1, topic)
 		}
-		enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: topic, Wire: producer.WireConfluent, SchemaID: v1.ID})
+		enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: topic, Wire: producer.WireConfluent, SchemaID: int64(v1.ID)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -303,7 +303,10 @@ func (p *Partition) Tick(now time.Time, out []Result) []Result {
 		p.arrived, p.armed, p.lastArrival = false, true, now
 		return out
 	}
-	if now.Sub(p.lastArrival) < p.cfg.IdleClose {
+	if now.Sub(p.lastArrival) < p.cfg.IdleClose || len(p.heap) == 0 {
+		// Idle close is for windows left open by a quiet partition; with
+		// none open the clock stays, so that a backfill of older events
+		// into a fresh partition is not late before it starts.
 		return out
 	}
 	p.raiseLine(nowNs - p.grace)

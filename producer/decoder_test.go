@@ -3,9 +3,13 @@ package producer
 import (
 	"bytes"
 	"encoding/binary"
+	"maps"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/linkedin/goavro/v2"
 
 	"github.com/sshlateral/sshlateral/processor"
 )
@@ -157,4 +161,46 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded record differs\n got %v\nwant %v", back, native)
 		}
 	})
+}
+
+// TestDecodeFirstSchemaVersion: records written before truncated and
+// sanitized existed (schemas/testdata/risk_record.v1.avsc) still decode,
+// with the new fields' defaults, plain or framed.
+func TestDecodeFirstSchemaVersion(t *testing.T) {
+	v1Schema, err := os.ReadFile("../schemas/testdata/risk_record.v1.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := goavro.NewCodec(string(v1Schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := newTestDecoder(t)
+	for _, r := range []processor.Result{fullResult(), sparseResult()} {
+		for i, want := range RiskRecords(r) {
+			old := maps.Clone(want)
+			delete(old, "truncated")
+			delete(old, "sanitized")
+			value, err := v1.BinaryFromNative(nil, old)
+			if err != nil {
+				t.Fatalf("encode with v1: %v", err)
+			}
+			for _, framed := range [][]byte{value, append(AppendConfluentHeader(nil, 3), value...)} {
+				got, err := dec.Decode(framed)
+				if err != nil {
+					t.Fatalf("alert %s record %d: Decode of a v1 record: %v", r.AlertID, i, err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("alert %s record %d:\n got %v\nwant %v", r.AlertID, i, got, want)
+				}
+			}
+			// A current record missing its last byte is neither version.
+			current := plainValue(t, r)
+			if i == 0 {
+				if _, err := dec.Decode(current[:len(current)-1]); err == nil {
+					t.Errorf("a record missing only its last byte decoded")
+				}
+			}
+		}
+	}
 }

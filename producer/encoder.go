@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -19,11 +18,6 @@ const (
 	HeaderRevision = "revision" // decimal revision of the alert_id
 )
 
-// errEmptyAlertID guards the record key and Decoder's wire-format detection,
-// which relies on plain records never starting with 0x00 (an empty
-// alert_id).
-var errEmptyAlertID = errors.New("result has an empty alert id")
-
 // Encoder turns results into Kafka records. It is safe for concurrent use.
 type Encoder struct {
 	codec  *goavro.Codec
@@ -35,7 +29,7 @@ type Encoder struct {
 // encodeState is per-call scratch, pooled because Records runs on every
 // partition worker.
 type encodeState struct {
-	native  map[string]any // reused: every call sets every field
+	fields  riskFields // here rather than on the stack: appendPair's layout would move it to the heap per result
 	scratch []byte
 	ends    []int // end offsets in scratch: key, value, value, emission, revision per result
 }
@@ -51,11 +45,9 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	}
 	e := &Encoder{codec: codec, topic: cfg.Topic}
 	if cfg.Wire == WireConfluent {
-		e.prefix = AppendConfluentHeader(nil, cfg.SchemaID)
+		e.prefix = AppendConfluentHeader(nil, int32(cfg.SchemaID)) // in range: validated
 	}
-	e.states.New = func() any {
-		return &encodeState{native: make(map[string]any, nativeFieldCount)}
-	}
+	e.states.New = func() any { return new(encodeState) }
 	return e, nil
 }
 
@@ -65,6 +57,9 @@ const slicesPerResult = 5
 // Records appends two records per result to dst (dest/system first, then
 // user/user) and returns the extended slice. On error dst is returned
 // unextended.
+//
+// String values are written as valid UTF-8 within the documented maximum
+// lengths, as RiskRecords describes them (docs/risk-record.md).
 //
 // Each record has Topic set, Key = alert_id (both records of a result go
 // to the same partition, in order), Value = the Avro record in the
@@ -83,30 +78,24 @@ func (e *Encoder) Records(results []processor.Result, dst []*kgo.Record) ([]*kgo
 		return dst, nil
 	}
 	st := e.states.Get().(*encodeState)
-	defer e.states.Put(st)
+	defer func() {
+		st.fields = riskFields{} // let the results go
+		e.states.Put(st)
+	}()
 	st.scratch = st.scratch[:0]
 	st.ends = st.ends[:0]
 
 	for i := range results {
 		r := &results[i]
-		if r.AlertID == "" {
-			return dst, fmt.Errorf("producer: encode for topic %s: result %d: %w", e.topic, i, errEmptyAlertID)
+		if err := checkResult(r); err != nil {
+			return dst, fmt.Errorf("producer: encode for topic %s: result %d (alert %.64q): %w", e.topic, i, r.AlertID, err)
 		}
+		st.fields = newRiskFields(r)
 		st.scratch = append(st.scratch, r.AlertID...)
 		st.ends = append(st.ends, len(st.scratch))
-
-		// Annotations are constant; the shared map is only read by goavro.
-		fillResult(st.native, r, sharedAnnotationsNative)
-		for _, obj := range riskObjectsOf(r) {
-			st.native["risk_object"] = obj.value
-			st.native["risk_object_type"] = obj.kind
-			st.scratch = append(st.scratch, e.prefix...)
-			var err error
-			if st.scratch, err = e.codec.BinaryFromNative(st.scratch, st.native); err != nil {
-				return dst, fmt.Errorf("producer: encode alert %s for topic %s: %w", r.AlertID, e.topic, err)
-			}
-			st.ends = append(st.ends, len(st.scratch))
-		}
+		var first int
+		st.scratch, first = appendPair(st.scratch, avroLayout{&st.fields, e.prefix})
+		st.ends = append(st.ends, first, len(st.scratch))
 		st.scratch = append(st.scratch, r.Emission.String()...)
 		st.ends = append(st.ends, len(st.scratch))
 		st.scratch = strconv.AppendInt(st.scratch, int64(r.Revision), 10)
@@ -140,7 +129,8 @@ func (e *Encoder) Records(results []processor.Result, dst []*kgo.Record) ([]*kgo
 }
 
 // AppendBinary appends the plain Avro binary of one native risk record (no
-// framing) to dst.
+// framing) to dst, encoded by goavro. Records does not use it: it writes the
+// same bytes without the native maps.
 func (e *Encoder) AppendBinary(dst []byte, native map[string]any) ([]byte, error) {
 	out, err := e.codec.BinaryFromNative(dst, native)
 	if err != nil {

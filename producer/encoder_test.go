@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -295,6 +296,10 @@ func TestEncoderConfigValidate(t *testing.T) {
 		{name: "confluent negative id", cfg: EncoderConfig{Topic: "t", Wire: WireConfluent, SchemaID: -4}, wantErr: "SchemaID"},
 		{name: "plain negative id", cfg: EncoderConfig{Topic: "t", SchemaID: -1}, wantErr: "SchemaID"},
 		{name: "unknown wire", cfg: EncoderConfig{Topic: "t", Wire: 7, SchemaID: 1}, wantErr: "Wire"},
+		{name: "confluent max id", cfg: EncoderConfig{Topic: "t", Wire: WireConfluent, SchemaID: 1<<31 - 1}, wantErr: ""},
+		{name: "confluent id 2^32+1 does not wrap to 1", cfg: EncoderConfig{Topic: "t", Wire: WireConfluent, SchemaID: 4294967297}, wantErr: "SchemaID"},
+		{name: "confluent id 2^31", cfg: EncoderConfig{Topic: "t", Wire: WireConfluent, SchemaID: 1 << 31}, wantErr: "SchemaID"},
+		{name: "plain id out of range", cfg: EncoderConfig{Topic: "t", SchemaID: 1 << 32}, wantErr: "SchemaID"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,4 +362,88 @@ func TestSplitConfluentErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkReference checks the fast paths against the reference of r's
+// native records: Records' values against goavro's encoding (framed as
+// enc frames), AppendJSONLines against JSON.
+func checkReference(t testing.TB, enc *Encoder, r processor.Result) {
+	t.Helper()
+	recs, err := enc.Records([]processor.Result{r}, nil)
+	if err != nil {
+		t.Fatalf("Records: %v", err)
+	}
+	lines, err := AppendJSONLines(nil, &r)
+	if err != nil {
+		t.Fatalf("AppendJSONLines: %v", err)
+	}
+	codec := newTestCodec(t)
+	var wantLines []byte
+	for i, native := range RiskRecords(r) {
+		want, err := codec.BinaryFromNative(append([]byte(nil), enc.prefix...), native)
+		if err != nil {
+			t.Fatalf("goavro BinaryFromNative: %v", err)
+		}
+		if !bytes.Equal(recs[i].Value, want) {
+			t.Fatalf("record %d differs from goavro:\n got % x\nwant % x", i, recs[i].Value, want)
+		}
+		line, err := JSON(native)
+		if err != nil {
+			t.Fatalf("JSON: %v", err)
+		}
+		wantLines = append(append(wantLines, line...), '\n')
+	}
+	if !bytes.Equal(lines, wantLines) {
+		t.Fatalf("AppendJSONLines differs from JSON:\n got %s\nwant %s", lines, wantLines)
+	}
+}
+
+// TestFastPathsMatchReference: Records writes, byte for byte, what goavro
+// writes for the same native record, and AppendJSONLines what JSON writes.
+func TestFastPathsMatchReference(t *testing.T) {
+	tests := []struct {
+		name   string
+		result processor.Result
+	}{
+		{name: "every field set", result: fullResult()},
+		{name: "missing fields", result: sparseResult()},
+		{name: "early, revision 0", result: hostileResult(func(r *processor.Result) { r.Emission, r.Revision = processor.EmissionEarly, 0 })},
+		{name: "big counts and revisions", result: hostileResult(func(r *processor.Result) { r.Count, r.Revision = 1<<40, 1<<30 })},
+		{name: "times before 1970", result: hostileResult(func(r *processor.Result) {
+			r.FirstSeen = time.Date(1969, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+		})},
+		{name: "oversized dest", result: hostileResult(func(r *processor.Result) { r.Key.Dest = strings.Repeat("d", 5000) })},
+		{name: "invalid user", result: hostileResult(func(r *processor.Result) { r.Key.User = "\xc3(" })},
+		{name: "long multibyte process", result: hostileResult(func(r *processor.Result) { r.Key.Process = strings.Repeat("ü€𝄞", 2000) })},
+		{name: "json escapes", result: hostileResult(func(r *processor.Result) {
+			r.Key.Process = "ssh \"a\"\\b\n\t\x00\x1f\x7f <&> \u2028\u2029"
+			r.ParentProcess = "\b\f\r"
+		})},
+	}
+	for _, wire := range []WireFormat{WirePlain, WireConfluent} {
+		enc := newTestEncoder(t, wire, 42)
+		for _, tc := range tests {
+			t.Run(wire.String()+"/"+tc.name, func(t *testing.T) {
+				checkReference(t, enc, tc.result)
+			})
+		}
+	}
+}
+
+func FuzzFastPathsMatchReference(f *testing.F) {
+	full, sparse := fullResult(), sparseResult()
+	for _, r := range []processor.Result{full, sparse} {
+		f.Add(r.Key.Dest, r.Key.User, r.Key.ProcessName, r.Key.Process, r.ParentProcess, r.OriginalFileName, r.Count, r.Revision, uint8(r.Emission), r.FirstSeen.UnixMilli())
+	}
+	f.Add("\xff", "é\xe2", "", strings.Repeat("x", MaxValueBytes+1), "\x00\n\"", "\uFFFD\u2028", int64(-1), int32(-7), uint8(2), int64(-1))
+	enc := newTestEncoder(f, WirePlain, 0)
+	f.Fuzz(func(t *testing.T, dest, user, name, process, parent, original string, count int64, revision int32, emission uint8, ms int64) {
+		r := fullResult()
+		r.Key.Dest, r.Key.User, r.Key.ProcessName, r.Key.Process = dest, user, name, process
+		r.ParentProcess, r.OriginalFileName = parent, original
+		r.Count, r.Revision, r.Emission = count, revision, processor.Emission(emission%3)
+		// Within goavro's and CTime's range (years 0 to 9999 and beyond).
+		r.LastSeen = time.UnixMilli(ms % (1 << 50))
+		checkReference(t, enc, r)
+	})
 }

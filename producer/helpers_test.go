@@ -111,6 +111,8 @@ func wantRecord(r processor.Result, riskObject, riskObjectType, firstTime, lastT
 			"analytic_story":    []any{"Linux Living Off The Land"},
 			"type":              "TTP",
 		},
+		"truncated": []any{},
+		"sanitized": []any{},
 	}
 }
 
@@ -134,7 +136,7 @@ func schemaFieldNames(t testing.TB) []string {
 
 func newTestEncoder(t testing.TB, wire WireFormat, schemaID int32) *Encoder {
 	t.Helper()
-	enc, err := NewEncoder(EncoderConfig{Topic: "risk", Wire: wire, SchemaID: schemaID})
+	enc, err := NewEncoder(EncoderConfig{Topic: "risk", Wire: wire, SchemaID: int64(schemaID)})
 	if err != nil {
 		t.Fatalf("NewEncoder: %v", err)
 	}

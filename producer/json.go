@@ -1,8 +1,6 @@
 package producer
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -32,21 +30,16 @@ func JSON(native map[string]any) ([]byte, error) {
 
 type jsonWriter struct {
 	out []byte
-	buf *bytes.Buffer
-	esc *json.Encoder // HTML escaping off: command lines keep their & < >
 }
 
 func newJSONWriter() *jsonWriter {
-	w := &jsonWriter{out: make([]byte, 0, 2048), buf: new(bytes.Buffer)}
-	w.esc = json.NewEncoder(w.buf)
-	w.esc.SetEscapeHTML(false)
-	return w
+	return &jsonWriter{out: make([]byte, 0, 2048)}
 }
 
+// str writes s as encoding/json does with HTML escaping off: command lines
+// keep their & < >.
 func (w *jsonWriter) str(s string) {
-	w.buf.Reset()
-	_ = w.esc.Encode(s) // encoding a string cannot fail
-	w.out = append(w.out, bytes.TrimSuffix(w.buf.Bytes(), []byte("\n"))...)
+	w.out = appendJSONString(w.out, s)
 }
 
 func (w *jsonWriter) record(t *avroType, native map[string]any) error {

@@ -151,3 +151,22 @@ func TestJSONErrors(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "ssh -oBatchMode=yes h", "\"\\\n\r\t\b\f\x00\x1f\x7f", "<&>", "\u2028\u2029", "\xff\xe2\x80", "é€𝄞"} {
+		f.Add(s)
+	}
+	var buf bytes.Buffer
+	ref := json.NewEncoder(&buf)
+	ref.SetEscapeHTML(false)
+	f.Fuzz(func(t *testing.T, s string) {
+		buf.Reset()
+		if err := ref.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		want := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSONString(%q) = %s, encoding/json %s", s, got, want)
+		}
+	})
+}

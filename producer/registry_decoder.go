@@ -63,7 +63,7 @@ func (r *Registry) NewDecoder(readerSchema string) (*RegistryDecoder, error) {
 	}
 	return &RegistryDecoder{
 		reg:     r,
-		reader:  &Decoder{codec: codec, model: model},
+		reader:  &Decoder{current: writerSchema{codec: codec, model: model}},
 		schema:  schema,
 		writers: make(map[int32]*writerPlan),
 	}, nil

@@ -1,7 +1,9 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -19,7 +21,7 @@ var wantFields = []string{
 	"process_id", "parent_process_id", "count", "firstTime", "lastTime",
 	"first_seen", "last_seen", "window_start", "window_end", "emission",
 	"revision", "parent_process", "process_path", "parent_process_path",
-	"original_file_name", "annotations",
+	"original_file_name", "annotations", "truncated", "sanitized",
 }
 
 var wantAnnotationFields = []string{
@@ -81,7 +83,7 @@ func TestRiskRecordSchema(t *testing.T) {
 	})
 	t.Run("annotations record", func(t *testing.T) {
 		var ann schemaRecord
-		if err := json.Unmarshal(rec.Fields[len(rec.Fields)-1].Type, &ann); err != nil {
+		if err := json.Unmarshal(rec.Fields[len(wantFields)-3].Type, &ann); err != nil {
 			t.Fatalf("annotations type: %v", err)
 		}
 		var got []string
@@ -104,11 +106,12 @@ func TestRiskRecordCodecRoundTrip(t *testing.T) {
 	}
 	ts := time.Date(2024, 3, 5, 10, 15, 7, 123_000_000, time.UTC)
 	tests := []struct {
-		name     string
-		optional any
+		name      string
+		optional  any
+		sanitized []any
 	}{
-		{name: "optional fields null", optional: nil},
-		{name: "optional fields set", optional: goavro.Union("string", "/usr/bin/ssh")},
+		{name: "optional fields null", optional: nil, sanitized: []any{}},
+		{name: "optional fields set", optional: goavro.Union("string", "/usr/bin/ssh"), sanitized: []any{"process"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,6 +133,7 @@ func TestRiskRecordCodecRoundTrip(t *testing.T) {
 					"cis20": []any{"CIS 3", "CIS 5", "CIS 16"}, "analytic_story": []any{"Linux Living Off The Land"},
 					"type": "TTP",
 				},
+				"truncated": []any{}, "sanitized": tc.sanitized,
 			}
 			bin, err := codec.BinaryFromNative(nil, native)
 			if err != nil {
@@ -147,4 +151,56 @@ func TestRiskRecordCodecRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRiskRecordEvolution checks that the schema differs from the previous
+// published version (testdata/risk_record.v1.avsc) only by fields appended
+// with defaults: a reader with either schema reads records of the other
+// (BACKWARD and FORWARD, hence FULL, compatibility).
+func TestRiskRecordEvolution(t *testing.T) {
+	raw, err := os.ReadFile("testdata/risk_record.v1.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v1 struct {
+		Fields []json.RawMessage `json:"fields"`
+	}
+	var now struct {
+		Fields []json.RawMessage `json:"fields"`
+	}
+	if err := json.Unmarshal(raw, &v1); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(RiskRecordSchema), &now); err != nil {
+		t.Fatal(err)
+	}
+	if len(now.Fields) < len(v1.Fields) {
+		t.Fatalf("%d fields, v1 had %d", len(now.Fields), len(v1.Fields))
+	}
+	for i, f := range v1.Fields {
+		if !bytes.Equal(compactJSON(t, f), compactJSON(t, now.Fields[i])) {
+			t.Errorf("field %d changed:\n v1 %s\nnow %s", i, f, now.Fields[i])
+		}
+	}
+	for _, f := range now.Fields[len(v1.Fields):] {
+		var added struct {
+			Name    string           `json:"name"`
+			Default *json.RawMessage `json:"default"`
+		}
+		if err := json.Unmarshal(f, &added); err != nil {
+			t.Fatal(err)
+		}
+		if added.Default == nil {
+			t.Errorf("added field %s has no default: old records could not be read", added.Name)
+		}
+	}
+}
+
+func compactJSON(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

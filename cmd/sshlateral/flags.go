@@ -45,10 +45,8 @@ func addOutputFlags(fs *flag.FlagSet) *outputFlags {
 }
 
 func (of *outputFlags) encoder(topic string) (*producer.Encoder, error) {
-	if of.schemaID < 0 || of.schemaID > 1<<31-1 {
-		return nil, fmt.Errorf("--schema-id: want 0 to 2147483647 (a schema registry id is a signed 32-bit integer), got %d", of.schemaID)
-	}
-	enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: topic, Wire: of.wire, SchemaID: int32(of.schemaID)})
+	// The encoder rejects an id outside the frame's signed 32 bits.
+	enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: topic, Wire: of.wire, SchemaID: of.schemaID})
 	return enc, flagErrors(err)
 }
 

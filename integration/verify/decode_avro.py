@@ -5,7 +5,9 @@ Reads Avro values from a Kafka topic (confluent-kafka, read_committed) or from
 a file of kcat output written with the binary-safe format '%R%s' (each value
 preceded by its length as a 4-byte big-endian signed integer), decodes each
 value with schemas/risk_record.avsc using fastavro.schemaless_reader (or, with
---lib avro, the avro package's DatumReader), and prints one JSON object per
+--lib avro, the avro package's DatumReader), or reads an Avro object container
+file (scan --output avro) with fastavro.reader or avro's DataFileReader, using
+the schema in its header, and prints one JSON object per
 record on stdout: fields in schema order, ["null","string"] unions as null or
 the string, timestamp-millis as integer milliseconds, enums as symbols -- the
 same rendering as the Go producer.JSON.
@@ -18,6 +20,7 @@ Examples:
   kcat -C -b 127.0.0.1:9092 -t risk -o beginning -e -q \\
        -X isolation.level=read_committed -f '%R%s' > risk.kcat
   decode_avro.py --kcat-file risk.kcat --wire confluent
+  decode_avro.py --ocf-file risk.avro --lib avro
   decode_avro.py --bootstrap 127.0.0.1:9092 --topic risk --group verify \\
        --from-beginning --max 2 --timeout 30 --wire plain --lib avro
 """
@@ -123,6 +126,22 @@ def split_frame(value, wire, expect_schema_id):
     return value[CONFLUENT_HEADER_LEN:]
 
 
+def ocf_records(path, lib):
+    """Yields (position, record) from an Avro object container file."""
+    with open(path, "rb") as f:
+        if lib == "fastavro":
+            import fastavro
+
+            records = fastavro.reader(f)
+        else:
+            import avro.datafile
+            import avro.io
+
+            records = avro.datafile.DataFileReader(f, avro.io.DatumReader())
+        for index, record in enumerate(records):
+            yield "record %d" % index, record
+
+
 def kcat_values(path):
     """Yields (position, value) from kcat '%R%s' output; None for a null value."""
     stream = sys.stdin.buffer if path == "-" else open(path, "rb")
@@ -199,6 +218,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--kcat-file", metavar="F", help="kcat output written with -f '%%R%%s' ('-' for stdin)")
+    src.add_argument("--ocf-file", metavar="F", help="Avro object container file (scan --output avro)")
     src.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers")
     ap.add_argument("--topic", help="topic to read (with --bootstrap)")
     ap.add_argument("--group", default="sshlateral-verify", help="consumer group id (default %(default)s)")
@@ -227,6 +247,8 @@ def main(argv=None):
     source = None
     if args.kcat_file:
         items = ((pos, value, None) for pos, value in kcat_values(args.kcat_file))
+    elif args.ocf_file:
+        items = ((pos, record, None) for pos, record in ocf_records(args.ocf_file, args.lib))
     else:
         source = KafkaSource(args)
         items = iter(source)
@@ -234,12 +256,15 @@ def main(argv=None):
     try:
         for position, value, key in items:
             try:
-                if value is None:
-                    raise DecodeError("null value (tombstone)")
-                payload = split_frame(value, args.wire, args.schema_id)
-                record, trailing = read(payload)
-                if trailing:
-                    raise DecodeError("%d trailing bytes after the record" % trailing)
+                if args.ocf_file:
+                    record = value  # the container's reader decoded it
+                else:
+                    if value is None:
+                        raise DecodeError("null value (tombstone)")
+                    payload = split_frame(value, args.wire, args.schema_id)
+                    record, trailing = read(payload)
+                    if trailing:
+                        raise DecodeError("%d trailing bytes after the record" % trailing)
                 rendered = render(schema, record)
                 if args.check_key and key is not None and key.decode("utf-8", "replace") != rendered["alert_id"]:
                     raise DecodeError("key %r is not alert_id %r" % (key, rendered["alert_id"]))
@@ -249,13 +274,13 @@ def main(argv=None):
                 continue
             decoded += 1
             out.write(to_json(rendered) + "\n")
-    except DecodeError as exc:  # broken kcat framing
+    except Exception as exc:  # broken kcat framing, or a container its reader rejects
         failures += 1
-        print("decode_avro: %s" % exc, file=sys.stderr)
+        print("decode_avro: %s: %s" % (type(exc).__name__, exc), file=sys.stderr)
     out.flush()
 
     summary = {"decoded": decoded, "failures": failures, "lib": args.lib, "wire": args.wire,
-               "source": args.kcat_file if args.kcat_file else "%s/%s" % (args.bootstrap, args.topic)}
+               "source": args.kcat_file or args.ocf_file or "%s/%s" % (args.bootstrap, args.topic)}
     code = 1 if failures else 0
     if source is not None:
         for err in source.errors:
