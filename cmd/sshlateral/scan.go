@@ -103,17 +103,15 @@ func cmdScan(ctx context.Context, e cli.Env, args []string) error {
 	}
 	switch *output {
 	case "json":
+		var buf []byte
 		sink = func(rs []processor.Result) error {
 			for _, r := range allowed(rs) {
-				for _, rec := range producer.RiskRecords(r) {
-					line, err := producer.JSON(rec)
-					if err != nil {
-						return err
-					}
-					bw.Write(line)
-					bw.WriteByte('\n')
-					summary.RiskRecords++
+				var err error
+				if buf, err = producer.AppendJSONLines(buf[:0], &r); err != nil {
+					return err
 				}
+				bw.Write(buf)
+				summary.RiskRecords += 2
 			}
 			return nil
 		}
