@@ -38,9 +38,10 @@ type Rule struct {
 	// IPv6 address counts as IPv4) inside any of these prefixes (dest_cidr).
 	// A host name never matches.
 	DestCIDR []string
-	// ProcessRegex is an RE2 expression searched for anywhere in process
-	// (process_regex). Case-sensitive like Splunk's regex command; prefix
-	// (?i) to ignore case. Default "": no condition.
+	// ProcessRegex is an RE2 expression searched for in the first
+	// MaxRegexInput bytes of process (process_regex). Case-sensitive like
+	// Splunk's regex command; prefix (?i) to ignore case. Default "": no
+	// condition.
 	ProcessRegex string
 	// MinCount holds when the result's count is at least MinCount
 	// (min_count). Default 0: no lower bound.
@@ -257,7 +258,7 @@ func (cr *compiledRule) holds(r *Result) bool {
 	if len(cr.cidrs) > 0 && !destInPrefixes(r.Key.Dest, cr.cidrs) {
 		return false
 	}
-	if cr.re != nil && !cr.re.MatchString(r.Key.Process) {
+	if cr.re != nil && !cr.re.MatchString(regexInput(r.Key.Process)) {
 		return false
 	}
 	return true
@@ -285,4 +286,17 @@ func destInPrefixes(dest string, prefixes []netip.Prefix) bool {
 		}
 	}
 	return false
+}
+
+// MaxRegexInput bounds what a process_regex reads: the first 8 KiB of the
+// command line, the part a risk record carries. RE2 runs in time linear in
+// its input, but an attacker chooses the input: a 200 KB command line under
+// a large expression would stall the partition's worker for seconds.
+const MaxRegexInput = 8 << 10
+
+func regexInput(s string) string {
+	if len(s) > MaxRegexInput {
+		return s[:MaxRegexInput]
+	}
+	return s
 }

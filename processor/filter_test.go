@@ -36,6 +36,10 @@ func TestFilterSuppress(t *testing.T) {
 		wantRule string // "" means not suppressed
 	}{
 		{"no rules suppress nothing", nil, filterResult(nil), ""},
+		{"regex within the first MaxRegexInput bytes", []Rule{{Name: "r", ProcessRegex: `needle`}},
+			filterResult(func(r *Result) { r.Key.Process = "ssh needle " + strings.Repeat("x", 200_000) }), "r"},
+		{"regex never reads past MaxRegexInput bytes", []Rule{{Name: "r", ProcessRegex: `needle`}},
+			filterResult(func(r *Result) { r.Key.Process = strings.Repeat("x", MaxRegexInput) + "needle" }), ""},
 		{"exact match ignores case", []Rule{{Name: "r", Dest: []string{"WEB-01.Example.COM"}}}, filterResult(nil), "r"},
 		{"exact pattern is not a substring test", []Rule{{Name: "r", Dest: []string{"web-01"}}}, filterResult(nil), ""},
 		{"prefix wildcard", []Rule{{Name: "r", Dest: []string{"web-*"}}}, filterResult(nil), "r"},
