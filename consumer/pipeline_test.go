@@ -232,3 +232,33 @@ func TestExactlyOnceUnknownOutcome(t *testing.T) {
 		t.Fatalf("committed output after an unknown outcome: %d records, want the %d of a clean run", len(got), len(want))
 	}
 }
+
+// TestUnreachableBrokersAreVisible: with no broker answering, Run does not
+// stay silent: NotReady names the brokers and the error, and the error is
+// counted by kind; cancelling still ends Run promptly.
+func TestUnreachableBrokersAreVisible(t *testing.T) {
+	cfg := testConfig([]string{"127.0.0.1:1"})
+	enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: cfg.OutputTopic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for p.Stats().KafkaErrors["connection"] == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	why := p.NotReady()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	if p.Stats().KafkaErrors["connection"] == 0 || !strings.Contains(why, "cannot reach brokers 127.0.0.1:1") {
+		t.Fatalf("not ready %q, kafka errors %v; want the unreachable brokers named and counted", why, p.Stats().KafkaErrors)
+	}
+}
