@@ -79,10 +79,11 @@ public final class Main {
         if (a.exitWhenIdleSeconds > 0) {
             long idleNanos = a.exitWhenIdleSeconds * 1_000_000_000L;
             while (done.getCount() > 0) {
+                stats.sampleCpu();
                 if (stats.records.get() > 0 && System.nanoTime() - stats.lastNanos > idleNanos) {
                     break;
                 }
-                done.await(100, java.util.concurrent.TimeUnit.MILLISECONDS);
+                done.await(20, java.util.concurrent.TimeUnit.MILLISECONDS);
             }
         } else {
             done.await();
