@@ -79,6 +79,7 @@ type kstreamsSummary struct {
 	Rows          int64   `json:"rows"`
 	FirstToLastS  float64 `json:"first_to_last_s"`
 	EventsPerS    float64 `json:"events_per_s"`
+	SettledS      float64 `json:"first_to_settled_s"`
 	CPUSecPass    float64 `json:"cpu_s_pass"`
 	CPUSecProcess float64 `json:"cpu_s_process"`
 	PeakRSSMiB    int64   `json:"peak_rss_mib"`
@@ -113,6 +114,14 @@ func TestKafkaStreamsPeer(t *testing.T) {
 		events = n
 	}
 	forEachBroker(t, func(t *testing.T, b testBroker) {
+		if b.Name() == brokerKfake {
+			// Two answers of kfake break the Java clients Kafka Streams uses to
+			// manage its internal topics: CreateTopics leaves each config's
+			// source at -1 ("id should be positive" in the admin client), and
+			// DescribeTopicPartitions leaves eligibleLeaderReplicas null (a
+			// NullPointerException when the topics already exist).
+			t.Skip("Kafka Streams cannot manage its internal topics on kfake; real Kafka only")
+		}
 		const partitions = 6
 		tp := setupTopics(t, b, partitions)
 		// The default stream is small and rich in matches; a measurement
@@ -127,7 +136,7 @@ func TestKafkaStreamsPeer(t *testing.T) {
 		want := g.rows()
 
 		runs := []struct {
-			name, guarantee string
+			name, guarantee  string
 			commitIntervalMs int
 		}{
 			{"at_least_once default", "at_least_once", 0},
@@ -138,15 +147,16 @@ func TestKafkaStreamsPeer(t *testing.T) {
 			t.Run(run.name, func(t *testing.T) {
 				output := fmt.Sprintf("kstreams.rows.%d", i)
 				createTopic(t, b, output, 3, nil)
+				appID := fmt.Sprintf("sshlateral-kstreams-it-%d", i)
 				args := []string{"--bootstrap", b.Seeds()[0], "--input", tp.input, "--output", output,
-					"--application-id", fmt.Sprintf("sshlateral-kstreams-it-%d", i), "--guarantee", run.guarantee,
+					"--application-id", appID, "--guarantee", run.guarantee,
 					"--exit-when-idle", "5"}
 				if run.commitIntervalMs > 0 {
 					args = append(args, "--commit-interval-ms", strconv.Itoa(run.commitIntervalMs))
 				}
 				sum := runKstreams(t, jar, args)
-				t.Logf("%s on %s: %d events, %.0f events/s first→last, %.2f CPU s in the pass (%.2f process), peak RSS %d MiB",
-					run.name, b.Name(), sum.Records, sum.EventsPerS, sum.CPUSecPass, sum.CPUSecProcess, sum.PeakRSSMiB)
+				t.Logf("%s on %s: %d events (%d matches, %d rows), %.0f events/s first→last (%.2f s, settled after %.2f s), %.2f CPU s in the pass (%.2f process), peak RSS %d MiB",
+					run.name, b.Name(), sum.Records, sum.Matches, sum.Rows, sum.EventsPerS, sum.FirstToLastS, sum.SettledS, sum.CPUSecPass, sum.CPUSecProcess, sum.PeakRSSMiB)
 				if want, got := int64(len(g.events)+partitions), sum.Records; got != want {
 					t.Errorf("peer read %d records, want %d", got, want)
 				}

@@ -80,7 +80,8 @@ public final class Main {
             long idleNanos = a.exitWhenIdleSeconds * 1_000_000_000L;
             while (done.getCount() > 0) {
                 stats.sampleCpu();
-                if (stats.records.get() > 0 && System.nanoTime() - stats.lastNanos > idleNanos) {
+                long now = System.nanoTime();
+                if (stats.records.get() > 0 && now - stats.lastNanos > idleNanos && now - stats.lastBusyNanos > idleNanos) {
                     break;
                 }
                 done.await(20, java.util.concurrent.TimeUnit.MILLISECONDS);

@@ -56,6 +56,13 @@ final class Stats {
         lastNanos = now;
     }
 
+    /** Marks downstream work (repartitioned records): the run is not idle while it goes on. */
+    void busy() {
+        lastBusyNanos = System.nanoTime();
+    }
+
+    volatile long lastBusyNanos;
+
     void match() {
         matches.incrementAndGet();
     }
@@ -64,15 +71,21 @@ final class Stats {
         rows.incrementAndGet();
     }
 
-    /** One-line JSON summary: the processing pass is first to last input record. */
+    /**
+     * One-line JSON summary. The processing pass is first to last input
+     * record; "settled" also waits for the last repartitioned record to be
+     * aggregated (with exactly-once it is read only after its commit).
+     */
     String summary(String guarantee, Long commitIntervalMs) {
         long n = records.get();
         double secs = n > 1 ? (lastNanos - firstNanos) / 1e9 : 0;
+        double settled = n > 1 ? (Math.max(lastNanos, lastBusyNanos) - firstNanos) / 1e9 : 0;
         return String.format(java.util.Locale.ROOT,
                 "{\"records\":%d,\"matches\":%d,\"rows\":%d,\"first_to_last_s\":%.3f,\"events_per_s\":%.0f,"
+                        + "\"first_to_settled_s\":%.3f,"
                         + "\"cpu_s_pass\":%.2f,\"cpu_s_process\":%.2f,\"peak_rss_mib\":%d,"
                         + "\"guarantee\":\"%s\",\"commit_interval_ms\":%s}",
-                n, matches.get(), rows.get(), secs, secs > 0 ? n / secs : 0.0,
+                n, matches.get(), rows.get(), secs, secs > 0 ? n / secs : 0.0, settled,
                 cpuAtFirstNanos < 0 ? 0.0 : (cpuAtLastNanos - cpuAtFirstNanos) / 1e9, OS.getProcessCpuTime() / 1e9,
                 peakRssMiB(), guarantee, commitIntervalMs == null ? "null" : commitIntervalMs.toString());
     }

@@ -72,7 +72,10 @@ final class Topology {
                         .withStreamPartitioner((topic, key, hit, n) -> Optional.of(Set.of(hit.partition() % n))))
                 .groupByKey(Grouped.with(Serdes.String(), hitSerde()))
                 .windowedBy(new AlignedWindows(WINDOW, OFFSET, GRACE))
-                .aggregate(Agg::empty, (key, hit, agg) -> agg.add(hit.timestamp()),
+                .aggregate(Agg::empty, (key, hit, agg) -> {
+                            stats.busy();
+                            return agg.add(hit.timestamp());
+                        },
                         Named.as("count"),
                         Materialized.<String, Agg, WindowStore<Bytes, byte[]>>as("escu-groups")
                                 .withKeySerde(Serdes.String()).withValueSerde(aggSerde()))
