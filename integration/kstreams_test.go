@@ -31,6 +31,9 @@ const (
 	// asserted.
 	envKstreamsEvents = "SSHLATERAL_KSTREAMS_EVENTS"
 	kstreamsEvents    = 6000
+	// envKstreamsRounds repeats every configuration, alternating, for
+	// measurements on a noisy machine.
+	envKstreamsRounds = "SSHLATERAL_KSTREAMS_ROUNDS"
 )
 
 var (
@@ -142,8 +145,18 @@ func TestKafkaStreamsPeer(t *testing.T) {
 			{"at_least_once default", "at_least_once", 0},
 			{"exactly_once_v2 default", "exactly_once_v2", 0},
 			{"at_least_once commit 1s", "at_least_once", 1000},
+			{"exactly_once_v2 commit 1s", "exactly_once_v2", 1000},
 		}
-		for i, run := range runs {
+		rounds := 1
+		if v := os.Getenv(envKstreamsRounds); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				t.Fatalf("%s=%q: want a positive number of rounds", envKstreamsRounds, v)
+			}
+			rounds = n
+		}
+		for i := range rounds * len(runs) {
+			run := runs[i%len(runs)]
 			t.Run(run.name, func(t *testing.T) {
 				output := fmt.Sprintf("kstreams.rows.%d", i)
 				createTopic(t, b, output, 3, nil)

@@ -29,9 +29,17 @@ final class AlignedWindows extends Windows<TimeWindow> {
         return Math.floorDiv(ts - offsetMs, sizeMs) * sizeMs + offsetMs;
     }
 
+    /**
+     * Returns the window holding timestamp, or none when that window would
+     * start before the epoch (TimeWindow rejects it, which would stop the
+     * stream thread): such a record is dropped, not fatal.
+     */
     @Override
     public Map<Long, TimeWindow> windowsFor(long timestamp) {
         long start = startOf(timestamp);
+        if (start < 0) {
+            return Map.of();
+        }
         return Map.of(start, new TimeWindow(start, start + sizeMs));
     }
 

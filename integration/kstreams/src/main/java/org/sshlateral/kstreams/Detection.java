@@ -49,7 +49,7 @@ final class Detection {
     /** Returns the group of a matching record, or null when it does not match. */
     static Group match(String rec) {
         // Cheapest test first: the Image basename must be ssh.
-        String image = Sysmon.data(rec, "Image");
+        String image = Sysmon.data(rec, Sysmon.IMAGE);
         if (image == null) {
             return null;
         }
@@ -57,7 +57,7 @@ final class Detection {
         if (!asciiLower(name).equals("ssh") || !Sysmon.isProcessCreate(rec)) {
             return null;
         }
-        String cmd = Sysmon.data(rec, "CommandLine");
+        String cmd = Sysmon.data(rec, Sysmon.COMMAND_LINE);
         if (cmd == null) {
             return null;
         }
@@ -65,10 +65,10 @@ final class Detection {
         if (!containsAny(lower, OPTIONS) || !containsAny(lower, SCHEMES)) {
             return null;
         }
-        String parent = Sysmon.data(rec, "ParentImage");
-        return new Group(orNull(Sysmon.computer(rec)), orNull(Sysmon.data(rec, "User")),
+        String parent = Sysmon.data(rec, Sysmon.PARENT_IMAGE);
+        return new Group(orNull(Sysmon.computer(rec)), orNull(Sysmon.data(rec, Sysmon.USER)),
                 parent == null ? NULL : Sysmon.basename(parent), name, cmd,
-                orNull(Sysmon.data(rec, "ProcessId")), orNull(Sysmon.data(rec, "ParentProcessId")));
+                orNull(Sysmon.data(rec, Sysmon.PROCESS_ID)), orNull(Sysmon.data(rec, Sysmon.PARENT_PROCESS_ID)));
     }
 
     private static boolean containsAny(String s, String[] needles) {

@@ -25,9 +25,18 @@ final class Sysmon {
         return between(rec, "<Computer>");
     }
 
-    /** Returns the unescaped text of {@code <Data Name="name">}, or null when absent or empty. */
-    static String data(String rec, String name) {
-        return between(rec, "<Data Name=\"" + name + "\">");
+    /** Open tags of the Data elements read, built once rather than per record. */
+    static final String UTC_TIME = dataTag("UtcTime"), IMAGE = dataTag("Image"), COMMAND_LINE = dataTag("CommandLine"),
+            USER = dataTag("User"), PROCESS_ID = dataTag("ProcessId"), PARENT_IMAGE = dataTag("ParentImage"),
+            PARENT_PROCESS_ID = dataTag("ParentProcessId");
+
+    private static String dataTag(String name) {
+        return "<Data Name=\"" + name + "\">";
+    }
+
+    /** Returns the unescaped text of the Data element opened by tag (one of the constants), or null when absent or empty. */
+    static String data(String rec, String tag) {
+        return between(rec, tag);
     }
 
     private static String between(String rec, String open) {
@@ -49,7 +58,7 @@ final class Sysmon {
      * which makes Kafka Streams skip the record (and count it as dropped).
      */
     static long eventTimeMillis(String rec) {
-        String utc = data(rec, "UtcTime");
+        String utc = data(rec, UTC_TIME);
         if (utc != null) {
             try {
                 // "yyyy-MM-dd HH:mm:ss.SSS" is ISO local date-time with a space.
