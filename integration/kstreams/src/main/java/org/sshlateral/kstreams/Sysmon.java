@@ -63,8 +63,9 @@ final class Sysmon {
             try {
                 // "yyyy-MM-dd HH:mm:ss.SSS" is ISO local date-time with a space.
                 return LocalDateTime.parse(utc.replace(' ', 'T')).toInstant(ZoneOffset.UTC).toEpochMilli();
-            } catch (DateTimeParseException e) {
-                return -1; // a UtcTime that is not a time is corrupt, not a reason to use another clock
+            } catch (DateTimeParseException | ArithmeticException e) {
+                // Not a time, or beyond epoch milliseconds: corrupt, not a reason to use another clock.
+                return -1;
             }
         }
         String tag = "<TimeCreated SystemTime=\"";
@@ -75,7 +76,7 @@ final class Sysmon {
             if (end > start) {
                 try {
                     return Instant.parse(rec.substring(start, end)).toEpochMilli();
-                } catch (DateTimeParseException e) {
+                } catch (DateTimeParseException | ArithmeticException e) {
                     return -1;
                 }
             }

@@ -51,6 +51,8 @@ class DetectionTest {
         assertEquals(Instant.parse("2026-11-02T10:02:00Z").toEpochMilli(),
                 Sysmon.eventTimeMillis(line("/usr/bin/ls", "ls", "root")));
         assertEquals(-1, Sysmon.eventTimeMillis("<Event><EventData><Data Name=\"UtcTime\">yesterday</Data></EventData></Event>"));
+        assertEquals(-1, Sysmon.eventTimeMillis("<Event><EventData><Data Name=\"UtcTime\">+999999999-12-31 23:59:59.999</Data></EventData></Event>"));
+        assertEquals(-1, Sysmon.eventTimeMillis("<Event><System><TimeCreated SystemTime=\"+1000000000-12-31T23:59:59Z\"/></System></Event>"));
         assertNull(Detection.match("garbage"));
     }
 
