@@ -83,6 +83,7 @@ type kstreamsSummary struct {
 	FirstToLastS  float64 `json:"first_to_last_s"`
 	EventsPerS    float64 `json:"events_per_s"`
 	SettledS      float64 `json:"first_to_settled_s"`
+	Rebalances    int64   `json:"rebalances_in_pass"`
 	CPUSecPass    float64 `json:"cpu_s_pass"`
 	CPUSecProcess float64 `json:"cpu_s_process"`
 	PeakRSSMiB    int64   `json:"peak_rss_mib"`
@@ -168,8 +169,8 @@ func TestKafkaStreamsPeer(t *testing.T) {
 					args = append(args, "--commit-interval-ms", strconv.Itoa(run.commitIntervalMs))
 				}
 				sum := runKstreams(t, jar, args)
-				t.Logf("%s on %s: %d events (%d matches, %d rows), %.0f events/s first→last (%.2f s, settled after %.2f s), %.2f CPU s in the pass (%.2f process), peak RSS %d MiB",
-					run.name, b.Name(), sum.Records, sum.Matches, sum.Rows, sum.EventsPerS, sum.FirstToLastS, sum.SettledS, sum.CPUSecPass, sum.CPUSecProcess, sum.PeakRSSMiB)
+				t.Logf("%s on %s: %d events (%d matches, %d rows), %.0f events/s first→last (%.2f s, settled after %.2f s, %d rebalances in it), %.2f CPU s in the pass (%.2f process), peak RSS %d MiB",
+					run.name, b.Name(), sum.Records, sum.Matches, sum.Rows, sum.EventsPerS, sum.FirstToLastS, sum.SettledS, sum.Rebalances, sum.CPUSecPass, sum.CPUSecProcess, sum.PeakRSSMiB)
 				if want, got := int64(len(g.events)+partitions), sum.Records; got != want {
 					t.Errorf("peer read %d records, want %d", got, want)
 				}

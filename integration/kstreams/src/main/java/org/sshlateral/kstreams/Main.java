@@ -68,6 +68,9 @@ public final class Main {
             return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
         });
         streams.setStateListener((now, before) -> {
+            if (now == KafkaStreams.State.REBALANCING && stats.records.get() > 0) {
+                stats.rebalancesInPass.incrementAndGet();
+            }
             if (now == KafkaStreams.State.ERROR || now == KafkaStreams.State.NOT_RUNNING) {
                 done.countDown();
             }

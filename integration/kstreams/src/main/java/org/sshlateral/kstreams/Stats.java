@@ -7,6 +7,8 @@ final class Stats {
     final AtomicLong records = new AtomicLong();
     final AtomicLong matches = new AtomicLong();
     final AtomicLong rows = new AtomicLong();
+    /** Rebalances that began after the first record: each pauses processing inside the measured pass. */
+    final AtomicLong rebalancesInPass = new AtomicLong();
     volatile long firstNanos;
     volatile long lastNanos;
     /** Process CPU time sampled by the idle monitor: at the first record and at the last sample that saw new records. */
@@ -82,10 +84,10 @@ final class Stats {
         double settled = n > 1 ? (Math.max(lastNanos, lastBusyNanos) - firstNanos) / 1e9 : 0;
         return String.format(java.util.Locale.ROOT,
                 "{\"records\":%d,\"matches\":%d,\"rows\":%d,\"first_to_last_s\":%.3f,\"events_per_s\":%.0f,"
-                        + "\"first_to_settled_s\":%.3f,"
+                        + "\"first_to_settled_s\":%.3f,\"rebalances_in_pass\":%d,"
                         + "\"cpu_s_pass\":%.2f,\"cpu_s_process\":%.2f,\"peak_rss_mib\":%d,"
                         + "\"guarantee\":\"%s\",\"commit_interval_ms\":%s}",
-                n, matches.get(), rows.get(), secs, secs > 0 ? n / secs : 0.0, settled,
+                n, matches.get(), rows.get(), secs, secs > 0 ? n / secs : 0.0, settled, rebalancesInPass.get(),
                 cpuAtFirstNanos < 0 ? 0.0 : (cpuAtLastNanos - cpuAtFirstNanos) / 1e9, OS.getProcessCpuTime() / 1e9,
                 peakRssMiB(), guarantee, commitIntervalMs == null ? "null" : commitIntervalMs.toString());
     }
