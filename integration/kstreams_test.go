@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sshlateral/sshlateral/integration/escurow"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -91,17 +92,8 @@ type kstreamsSummary struct {
 
 // kstreamsRow is one output record of the peer.
 type kstreamsRow struct {
-	Dest              string `json:"dest"`
-	User              string `json:"user"`
-	ParentProcessName string `json:"parent_process_name"`
-	ProcessName       string `json:"process_name"`
-	Process           string `json:"process"`
-	ProcessID         string `json:"process_id"`
-	ParentProcessID   string `json:"parent_process_id"`
-	Count             int64  `json:"count"`
-	FirstTime         string `json:"firstTime"`
-	LastTime          string `json:"lastTime"`
-	WindowStart       string `json:"window_start"`
+	escurow.Row
+	WindowStart string `json:"window_start"`
 }
 
 func TestKafkaStreamsPeer(t *testing.T) {
@@ -252,9 +244,7 @@ func readKstreamsRows(t *testing.T, b testBroker, topic string, n int) []expecte
 			if err != nil {
 				t.Fatalf("row at %s/%d offset %d: window_start: %v", r.Topic, r.Partition, r.Offset, err)
 			}
-			rows = append(rows, expectedRow{Dest: kr.Dest, User: kr.User, ParentProcessName: kr.ParentProcessName,
-				ProcessName: kr.ProcessName, Process: kr.Process, ProcessID: kr.ProcessID, ParentProcessID: kr.ParentProcessID,
-				Count: kr.Count, FirstTime: kr.FirstTime, LastTime: kr.LastTime, WindowStart: ws.UTC()})
+			rows = append(rows, expectedRow{Row: kr.Row, WindowStart: ws.UTC()})
 		})
 	}
 	for len(rows) < n && ctx.Err() == nil {
