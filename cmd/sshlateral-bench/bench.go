@@ -286,6 +286,9 @@ type machineInfo struct {
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	GoVersion  string `json:"go_version"`
 	Broker     string `json:"broker"`
+	// LoadAverage is the 1-minute load average when the run started: the
+	// machine may be shared.
+	LoadAverage string `json:"load_average"`
 }
 
 type streamInfo struct {
@@ -1318,6 +1321,9 @@ func cpuTime() time.Duration {
 
 func machine() machineInfo {
 	m := machineInfo{Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.LoadAverage, _, _ = strings.Cut(string(b), " ")
+	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "model name"); ok {
@@ -1331,8 +1337,8 @@ func machine() machineInfo {
 
 func printBenchReport(w io.Writer, r *benchReport) {
 	mb := func(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
-	fmt.Fprintf(w, "machine: %s, %d cores, GOMAXPROCS %d, %s, broker %s\n", r.Machine.CPU, r.Machine.Cores,
-		r.Machine.GOMAXPROCS, r.Machine.GoVersion, r.Machine.Broker)
+	fmt.Fprintf(w, "machine: %s, %d cores, GOMAXPROCS %d, %s, load average %s at start, broker %s\n", r.Machine.CPU, r.Machine.Cores,
+		r.Machine.GOMAXPROCS, r.Machine.GoVersion, r.Machine.LoadAverage, r.Machine.Broker)
 	s := r.Stream
 	fmt.Fprintf(w, "stream: %d %s events (%.0f B avg, %.1f MB), %d hosts, %d partitions, %d ssh, %d matching, %d sshd children, seed %d\n",
 		s.Events, s.Format, s.AvgRecord, float64(s.Bytes)/1e6, s.Hosts, s.Partitions, s.SSH, s.Positives, s.SSHDChildren, s.Seed)
@@ -1380,6 +1386,9 @@ func printBenchReport(w io.Writer, r *benchReport) {
 	fmt.Fprintln(w)
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "FAILURE: %s\n", f)
 	}
 }
 

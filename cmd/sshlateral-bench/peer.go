@@ -115,6 +115,8 @@ func (h *benchHarness) peerPhase(ctx context.Context, input string, g consumer.G
 	ph.Rows = len(rows)
 	if !h.checkRows(ph.Name, rows) {
 		ph.RowsDiffer = true
+		h.rep.Warnings = append(h.rep.Warnings, fmt.Sprintf("round %d, %s: the peer counted %d rows emitted, %d are committed on %s",
+			round, ph.Name, sum.Rows, len(rows), output))
 	}
 	return ph, nil
 }
