@@ -21,9 +21,11 @@ import (
 // broker without a registry (pass its tag as --kafka-image).
 const defaultKafkaImage = "apache/kafka:4.3.1"
 
-// containerLabel marks the broker container as the acceptance suite marks
-// its own, so that .ci/run removes one a killed bench left behind.
-const containerLabel = "org.sshlateral.test"
+// containerLabel marks the bench's broker container. It is not the
+// acceptance suite's label (org.sshlateral.test), whose leftovers a starting
+// test run removes: on a shared machine that would remove a running bench's
+// broker too.
+const containerLabel = "org.sshlateral.bench"
 
 // containerBroker is a single-node KRaft broker in a container on the host
 // network, as the acceptance suite starts it.
@@ -37,8 +39,7 @@ type containerBroker struct {
 // it answers metadata requests.
 func startKafkaContainer(ctx context.Context, image string, logw io.Writer) (*containerBroker, error) {
 	// The reaper container comes from a registry this machine may not reach;
-	// the container is terminated on every return path and labelled for
-	// .ci/run's cleanup instead.
+	// the container is terminated on every return path and labelled instead.
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}

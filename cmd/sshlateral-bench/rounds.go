@@ -108,28 +108,30 @@ func (p *passStart) first(fallback time.Time) time.Time {
 type benchPhase struct {
 	name string
 	run  func(ctx context.Context, round int) (phaseReport, error)
+	// peer: a failed run is reported and the rounds go on.
+	peer bool
 }
 
 func (h *benchHarness) throughputPhases(input string) []benchPhase {
 	phases := []benchPhase{{phaseRaw, func(ctx context.Context, round int) (phaseReport, error) {
 		return h.rawPhase(ctx, input, phaseRaw, h.prefix+"-raw-r"+strconv.Itoa(round), 1)
-	}}}
+	}, false}}
 	for _, n := range h.cfg.rawSplit {
 		name := rawSplitPhaseName(n)
 		phases = append(phases, benchPhase{name, func(ctx context.Context, _ int) (phaseReport, error) {
 			return h.rawPhase(ctx, input, name, "", n)
-		}})
+		}, false})
 	}
 	for _, g := range h.cfg.guarantees {
 		phases = append(phases, benchPhase{pipelinePhaseName(g), func(ctx context.Context, round int) (phaseReport, error) {
 			return h.pipelinePhase(ctx, input, g, round)
-		}})
+		}, false})
 	}
 	if h.cfg.peerJar != "" {
 		for _, g := range h.cfg.guarantees {
 			phases = append(phases, benchPhase{peerPhaseName(g), func(ctx context.Context, round int) (phaseReport, error) {
 				return h.peerPhase(ctx, input, g, round)
-			}})
+			}, true})
 		}
 	}
 	return phases
@@ -139,6 +141,8 @@ func (h *benchHarness) throughputPhases(input string) []benchPhase {
 // (so that neither position favours a phase), then summarises the medians.
 func (h *benchHarness) throughputRounds(ctx context.Context, input string) error {
 	phases := h.throughputPhases(input)
+	// What ran is summarised even when a phase fails.
+	defer h.summarize(phases)
 	// The first pass over freshly loaded data is slower on every broker
 	// (group coordinator start, broker JIT, kfake's first read): a raw
 	// pass that is not reported takes it.
@@ -155,6 +159,10 @@ func (h *benchHarness) throughputRounds(ctx context.Context, input string) error
 			h.progress("round %d of %d: %s", r, h.cfg.rounds, p.name)
 			ph, err := p.run(ctx, r)
 			ph.Round = r
+			if err != nil && p.peer && ctx.Err() == nil {
+				h.rep.Failures = append(h.rep.Failures, fmt.Sprintf("round %d, %s failed: %s", r, p.name, tailString(err.Error(), 1500)))
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r, p.name, err)
 			}
@@ -165,17 +173,25 @@ func (h *benchHarness) throughputRounds(ctx context.Context, input string) error
 			h.rep.Phases = append(h.rep.Phases, ph)
 		}
 	}
+	return nil
+}
+
+func (h *benchHarness) summarize(phases []benchPhase) {
 	names := make([]string, len(phases))
 	for i, p := range phases {
 		names[i] = p.name
 	}
 	h.rep.Summary = summarize(h.rep.Phases, names)
+	for i, r := range h.rep.Summary {
+		if r.Runs == 0 {
+			h.rep.Summary[i].NotRun = "no successful run"
+		}
+	}
 	if h.cfg.peerJar == "" {
 		for _, g := range h.cfg.guarantees {
 			h.rep.Summary = append(h.rep.Summary, summaryRow{Name: peerPhaseName(g), NotRun: "not run (no --peer-jar)"})
 		}
 	}
-	return nil
 }
 
 // rawPhase reads the whole topic with plain franz-go consumers that do
