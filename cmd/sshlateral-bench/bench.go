@@ -98,6 +98,9 @@ type benchConfig struct {
 	// peerJar (--peer-jar) is the Kafka Streams peer (integration/kstreams)
 	// to run on the same topic; empty: not run.
 	peerJar string
+	// peerGuarantees (--peer-guarantee) are the guarantees the peer runs
+	// in, among those of --guarantee. Default both.
+	peerGuarantees []consumer.Guarantee
 	// peerIdle (--peer-idle) is how long the peer waits without input
 	// before it exits.
 	peerIdle time.Duration
@@ -157,13 +160,13 @@ func (c *benchConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-func parseGuarantees(s string) ([]consumer.Guarantee, error) {
+func parseGuarantees(flagName, s string) ([]consumer.Guarantee, error) {
 	if s == "both" {
 		return []consumer.Guarantee{consumer.AtLeastOnce, consumer.ExactlyOnce}, nil
 	}
 	g, err := consumer.ParseGuarantee(s)
 	if err != nil {
-		return nil, fmt.Errorf("--guarantee: want both, at-least-once or exactly-once, got %q", s)
+		return nil, fmt.Errorf("--%s: want both, at-least-once or exactly-once, got %q", flagName, s)
 	}
 	return []consumer.Guarantee{g}, nil
 }
@@ -199,6 +202,7 @@ func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 	compression := fs.String("compression", "zstd", "compression of the loaded input: zstd, lz4, snappy, gzip or none")
 	rawSplit := fs.String("raw-split", "", "comma-separated client counts N: extra raw phases where N clients each fetch a share of the partitions")
 	peerJar := fs.String("peer-jar", "", "Kafka Streams peer jar (integration/kstreams) to run on the same topic (empty: not run)")
+	peerGuarantee := fs.String("peer-guarantee", "both", "guarantees the peer runs in, among those of --guarantee: both, at-least-once or exactly-once")
 	peerIdle := fs.Duration("peer-idle", 3*time.Second, "the peer exits after this long without input")
 	serveKfake := fs.Bool("serve-kfake", false, "serve an embedded kfake cluster on 127.0.0.1, print its address, stop when stdin closes (the child of --broker-process child; the integration tests use it too)")
 	if err := cli.ParseFlags(fs, e, args); err != nil {
@@ -251,7 +255,10 @@ func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 		}
 		c.rawSplit = append(c.rawSplit, n)
 	}
-	if c.guarantees, err = parseGuarantees(*guarantee); err != nil {
+	if c.guarantees, err = parseGuarantees("guarantee", *guarantee); err != nil {
+		errs = append(errs, err)
+	}
+	if c.peerGuarantees, err = parseGuarantees("peer-guarantee", *peerGuarantee); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.validate(); err != nil {

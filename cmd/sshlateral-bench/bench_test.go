@@ -209,6 +209,8 @@ func TestBenchFlags(t *testing.T) {
 		{"raw split not a number", []string{"--raw-split", "two"}, "--raw-split"},
 		{"missing peer jar", []string{"--peer-jar", "/nonexistent/peer.jar"}, "--peer-jar"},
 		{"peer idle too short", []string{"--peer-idle", "10ms"}, "--peer-idle"},
+		{"peer guarantee", []string{"--peer-guarantee", "at-least-once"}, ""},
+		{"unknown peer guarantee", []string{"--peer-guarantee", "exactly_once_v2"}, "--peer-guarantee"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

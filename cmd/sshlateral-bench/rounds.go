@@ -129,6 +129,9 @@ func (h *benchHarness) throughputPhases(input string) []benchPhase {
 	}
 	if h.cfg.peerJar != "" {
 		for _, g := range h.cfg.guarantees {
+			if !slices.Contains(h.cfg.peerGuarantees, g) {
+				continue
+			}
 			phases = append(phases, benchPhase{peerPhaseName(g), func(ctx context.Context, round int) (phaseReport, error) {
 				return h.peerPhase(ctx, input, g, round)
 			}, true})
@@ -187,9 +190,12 @@ func (h *benchHarness) summarize(phases []benchPhase) {
 			h.rep.Summary[i].NotRun = "no successful run"
 		}
 	}
-	if h.cfg.peerJar == "" {
-		for _, g := range h.cfg.guarantees {
+	for _, g := range h.cfg.guarantees {
+		switch {
+		case h.cfg.peerJar == "":
 			h.rep.Summary = append(h.rep.Summary, summaryRow{Name: peerPhaseName(g), NotRun: "not run (no --peer-jar)"})
+		case !slices.Contains(h.cfg.peerGuarantees, g):
+			h.rep.Summary = append(h.rep.Summary, summaryRow{Name: peerPhaseName(g), NotRun: "not run (--peer-guarantee)"})
 		}
 	}
 }
@@ -306,10 +312,11 @@ func compareRows(a, b resultRow) int {
 	return int(min(max(a.Count-b.Count, -1), 1))
 }
 
-// readTopic hands fn every committed record of topic up to its end offsets
-// at the call; transaction markers are read (not handed over) so that the
-// end is reached in transactional topics too.
-func (h *benchHarness) readTopic(ctx context.Context, topic string, fn func(*kgo.Record) error) error {
+// readTopic hands fn every committed record of topic (every record, with
+// uncommitted) up to its end offsets at the call; transaction markers are
+// read (not handed over) so that the end is reached in transactional topics
+// too.
+func (h *benchHarness) readTopic(ctx context.Context, topic string, uncommitted bool, fn func(*kgo.Record) error) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.timeout)
 	defer cancel()
 	adm, closeAdm, err := h.admin()
@@ -335,8 +342,12 @@ func (h *benchHarness) readTopic(ctx context.Context, topic string, fn func(*kgo
 	if len(pending) == 0 {
 		return nil
 	}
+	isolation := kgo.ReadCommitted()
+	if uncommitted {
+		isolation = kgo.ReadUncommitted()
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+		kgo.FetchIsolationLevel(isolation), kgo.KeepControlRecords())
 	if err != nil {
 		return fmt.Errorf("reader of topic %s: %w", topic, err)
 	}
@@ -379,7 +390,7 @@ func (h *benchHarness) readRiskRows(ctx context.Context, topic string) ([]result
 		row      resultRow
 	}
 	latest := map[string]settled{}
-	err = h.readTopic(ctx, topic, func(r *kgo.Record) error {
+	err = h.readTopic(ctx, topic, false, func(r *kgo.Record) error {
 		m, err := dec.Decode(r.Value)
 		if err != nil {
 			return fmt.Errorf("decode risk record at topic %s partition %d offset %d: %w", r.Topic, r.Partition, r.Offset, err)
