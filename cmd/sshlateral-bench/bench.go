@@ -203,7 +203,7 @@ func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 	rawSplit := fs.String("raw-split", "", "comma-separated client counts N: extra raw phases where N clients each fetch a share of the partitions")
 	peerJar := fs.String("peer-jar", "", "Kafka Streams peer jar (integration/kstreams) to run on the same topic (empty: not run)")
 	peerGuarantee := fs.String("peer-guarantee", "both", "guarantees the peer runs in, among those of --guarantee: both, at-least-once or exactly-once")
-	peerIdle := fs.Duration("peer-idle", 3*time.Second, "the peer exits after this long without input")
+	peerIdle := fs.Duration("peer-idle", 10*time.Second, "the peer exits after this long without records to process (longer than any pause in its input)")
 	serveKfake := fs.Bool("serve-kfake", false, "serve an embedded kfake cluster on 127.0.0.1, print its address, stop when stdin closes (the child of --broker-process child; the integration tests use it too)")
 	if err := cli.ParseFlags(fs, e, args); err != nil {
 		return benchConfig{}, err

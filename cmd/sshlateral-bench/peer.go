@@ -33,13 +33,17 @@ func peerPhaseName(g consumer.Guarantee) string { return "kafka streams " + peer
 
 // peerSummary is the peer's summary line.
 type peerSummary struct {
-	Records       int64   `json:"records"`
-	Rows          int64   `json:"rows"`
-	FirstToLastS  float64 `json:"first_to_last_s"`
-	EventsPerS    float64 `json:"events_per_s"`
-	CPUSecPass    float64 `json:"cpu_s_pass"`
-	CPUSecProcess float64 `json:"cpu_s_process"`
-	PeakRSSMiB    int64   `json:"peak_rss_mib"`
+	Records      int64   `json:"records"`
+	Rows         int64   `json:"rows"`
+	FirstToLastS float64 `json:"first_to_last_s"`
+	// FirstToSettledS also waits for the last repartitioned record.
+	FirstToSettledS float64 `json:"first_to_settled_s"`
+	// RebalancesInPass: a rebalance inside the pass slows it.
+	RebalancesInPass int64   `json:"rebalances_in_pass"`
+	EventsPerS       float64 `json:"events_per_s"`
+	CPUSecPass       float64 `json:"cpu_s_pass"`
+	CPUSecProcess    float64 `json:"cpu_s_process"`
+	PeakRSSMiB       int64   `json:"peak_rss_mib"`
 }
 
 // peerRow is one output row of the peer.
@@ -104,6 +108,9 @@ func (h *benchHarness) peerPhase(ctx context.Context, input string, g consumer.G
 	ph.CPUSeconds = sum.CPUSecPass
 	ph.CPUPerEvent = sum.CPUSecPass * 1e6 / float64(max(sum.Records, 1))
 	ph.PeakRSS = sum.PeakRSSMiB << 20
+	if sum.RebalancesInPass > 0 {
+		h.rep.Warnings = append(h.rep.Warnings, fmt.Sprintf("round %d, %s: %d rebalances inside the pass", round, ph.Name, sum.RebalancesInPass))
+	}
 	if want := h.wantRecords(); sum.Records != want {
 		h.rep.Failures = append(h.rep.Failures, fmt.Sprintf("%s: read %d records, want %d", ph.Name, sum.Records, want))
 		ph.RowsDiffer = true
