@@ -599,6 +599,17 @@ func (h *benchHarness) deleteTopics(ctx context.Context) {
 	if len(h.topics) == 0 {
 		return
 	}
+	h.withAdmin(ctx, func(ctx context.Context, adm *kadm.Client) {
+		if _, err := adm.DeleteTopics(ctx, h.topics...); err != nil {
+			h.logger.Warn("delete bench topics", "topics", h.topics, "err", err)
+		}
+	})
+	h.topics = nil
+}
+
+// withAdmin calls fn with an admin client and a 30-second bound; cleanup
+// work, so a client that cannot be made is skipped.
+func (h *benchHarness) withAdmin(ctx context.Context, fn func(context.Context, *kadm.Client)) {
 	adm, closeFn, err := h.admin()
 	if err != nil {
 		return
@@ -606,10 +617,7 @@ func (h *benchHarness) deleteTopics(ctx context.Context) {
 	defer closeFn()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := adm.DeleteTopics(ctx, h.topics...); err != nil {
-		h.logger.Warn("delete bench topics", "topics", h.topics, "err", err)
-	}
-	h.topics = nil
+	fn(ctx, adm)
 }
 
 // load generates the stream and produces it, keyed by host and compressed

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sshlateral/sshlateral/consumer"
@@ -155,22 +156,17 @@ func (h *benchHarness) readPeerRows(ctx context.Context, topic string, uncommitt
 // adoptTopics adds the broker's topics named with prefix to the run's, so
 // that cleanup deletes them.
 func (h *benchHarness) adoptTopics(ctx context.Context, prefix string) {
-	adm, closeFn, err := h.admin()
-	if err != nil {
-		return
-	}
-	defer closeFn()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	topics, err := adm.ListTopics(ctx)
-	if err != nil {
-		return
-	}
-	for _, t := range topics.Names() {
-		if strings.HasPrefix(t, prefix) {
-			h.topics = append(h.topics, t)
+	h.withAdmin(ctx, func(ctx context.Context, adm *kadm.Client) {
+		topics, err := adm.ListTopics(ctx)
+		if err != nil {
+			return
 		}
-	}
+		for _, t := range topics.Names() {
+			if strings.HasPrefix(t, prefix) {
+				h.topics = append(h.topics, t)
+			}
+		}
+	})
 }
 
 // tailString returns the last n bytes of s.
