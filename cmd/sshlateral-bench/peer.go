@@ -126,8 +126,8 @@ func (h *benchHarness) peerPhase(ctx context.Context, input string, g consumer.G
 		// Rows written in transactions that were aborted (and not written
 		// again) are in the topic, but not committed.
 		all, err := h.readPeerRows(ctx, output, true)
-		h.rep.Warnings = append(h.rep.Warnings, fmt.Sprintf("round %d, %s: the peer counted %d rows emitted; %s holds %d committed, %d in all (read uncommitted; %v)",
-			round, ph.Name, sum.Rows, output, len(rows), len(all), err))
+		h.rep.Warnings = append(h.rep.Warnings, fmt.Sprintf("round %d, %s: the peer counted %d rows emitted; %s holds %d committed, %d in all (read uncommitted; %v); the peer's stderr ends: %s",
+			round, ph.Name, sum.Rows, output, len(rows), len(all), err, tailString(stderr.String(), 2000)))
 	}
 	return ph, nil
 }
