@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sshlateral/sshlateral/consumer"
 	"github.com/sshlateral/sshlateral/processor"
 )
@@ -500,4 +504,46 @@ func BenchmarkPipelineKfake(b *testing.B) {
 		}
 		b.ReportMetric(float64(events*n)/total.Seconds(), "events/s")
 	})
+}
+
+// TestBenchExternalBrokers runs the bench against brokers it did not start
+// and checks that it leaves none of its topics behind.
+func TestBenchExternalBrokers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a kfake cluster and two pipelines")
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	var stdout, stderr bytes.Buffer
+	e := cli.Env{Getenv: func(string) string { return "" }, Stdout: &stdout, Stderr: &stderr}
+	args := []string{"--brokers", strings.Join(cluster.ListenAddrs(), ","), "--events", "2000", "--hosts", "20",
+		"--partitions", "2", "--positive-rate", "0.01", "--rounds", "1", "--latency-rate", "0", "--state-groups", "0"}
+	if err := cmdBench(ctx, e, args); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"broker external " + cluster.ListenAddrs()[0], "ratio table", "sshlateral exactly-once", " equal",
+		"not run (no --peer-jar)"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range topics.Names() {
+		if strings.HasPrefix(name, "sshlateral-bench-") {
+			t.Errorf("topic %s left behind", name)
+		}
+	}
 }
