@@ -992,6 +992,9 @@ func (h *benchHarness) latencyPhase(ctx context.Context, g consumer.Guarantee, r
 		return lr, err
 	}
 	recs := make([]kgo.Record, n)
+	// A latency-only run describes the stream it loads, once: every
+	// guarantee loads the same one.
+	describe := h.cfg.rate > 0 && h.rep.Stream.Bytes == 0
 	positiveIndex := map[string]int{}
 	positive := make([]bool, n)
 	var buf []byte
@@ -1003,8 +1006,7 @@ func (h *benchHarness) latencyPhase(ctx context.Context, g consumer.Guarantee, r
 		buf, rec = gen.next(buf, i, time.Time{})
 		buf = buf[len(buf):]
 		recs[i] = kgo.Record{Topic: input, Key: rec.Key, Value: rec.Value}
-		if h.cfg.rate > 0 {
-			// A latency-only run describes the stream it loaded.
+		if describe {
 			countKind(&h.rep.Stream, rec.Kind)
 			h.rep.Stream.Bytes += int64(len(rec.Key) + len(rec.Value))
 		}
@@ -1014,7 +1016,7 @@ func (h *benchHarness) latencyPhase(ctx context.Context, g consumer.Guarantee, r
 		}
 	}
 	lr.Positives = len(positiveIndex)
-	if h.cfg.rate > 0 && h.rep.Stream.Events > 0 {
+	if describe && h.rep.Stream.Events > 0 {
 		h.rep.Stream.AvgRecord = float64(h.rep.Stream.Bytes) / float64(h.rep.Stream.Events)
 	}
 	producedAt := make([]atomic.Int64, n) // unix ns, positives only

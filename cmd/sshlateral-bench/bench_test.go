@@ -547,3 +547,30 @@ func TestBenchExternalBrokers(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchLatencyOnly checks that a latency-only run describes the stream
+// it loaded once, though each guarantee loads it.
+func TestBenchLatencyOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a kfake cluster and two pipelines")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	var stdout, stderr bytes.Buffer
+	e := cli.Env{Getenv: func(string) string { return "" }, Stdout: &stdout, Stderr: &stderr}
+	args := []string{"--rate", "4000", "--events", "2000", "--hosts", "20", "--partitions", "2", "--positive-rate", "0.01",
+		"--broker-process", "in-process", "--json"}
+	if err := cmdBench(ctx, e, args); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	if len(rep.Latency) != 2 {
+		t.Fatalf("%d latency phases, want 2", len(rep.Latency))
+	}
+	if s := rep.Stream; s.Positives != rep.Latency[0].Positives || s.AvgRecord < 1000 || s.AvgRecord > 2500 {
+		t.Errorf("stream %+v: want the %d matching events and about 1.7 KB a record of one load", s, rep.Latency[0].Positives)
+	}
+}
