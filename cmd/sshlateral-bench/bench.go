@@ -80,6 +80,30 @@ type benchConfig struct {
 	// serveKfake (--serve-kfake) makes this process the child:
 	// it serves a kfake cluster until its stdin closes.
 	serveKfake bool
+	// broker (--broker) is the broker the run starts when --brokers is
+	// empty: "kfake" (default) or "kafka", a real broker in a container.
+	broker string
+	// kafkaImage (--kafka-image, SSHLATERAL_KAFKA_IMAGE) is the image of
+	// --broker kafka.
+	kafkaImage string
+	// rounds (--rounds) of the throughput phases, in alternating order;
+	// the tables give medians. Default 3.
+	rounds int
+	// compression (--compression) of the loaded input batches. Default
+	// zstd, as real producers and replay write.
+	compression string
+	// rawSplit (--raw-split) lists client counts for extra raw phases in
+	// which N clients each fetch a share of the partitions.
+	rawSplit []int
+	// peerJar (--peer-jar) is the Kafka Streams peer (integration/kstreams)
+	// to run on the same topic; empty: not run.
+	peerJar string
+	// peerGuarantees (--peer-guarantee) are the guarantees the peer runs
+	// in, among those of --guarantee. Default both.
+	peerGuarantees []consumer.Guarantee
+	// peerIdle (--peer-idle) is how long the peer waits without input
+	// before it exits.
+	peerIdle time.Duration
 }
 
 func (c *benchConfig) validate() error {
@@ -105,16 +129,44 @@ func (c *benchConfig) validate() error {
 	if c.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout: must be positive, got %s", c.timeout))
 	}
+	if c.broker != "kfake" && c.broker != "kafka" {
+		errs = append(errs, fmt.Errorf("--broker: want kfake or kafka, got %q", c.broker))
+	}
+	if c.broker == "kafka" && len(c.brokers) > 0 {
+		errs = append(errs, errors.New("--broker kafka starts its own broker: do not give --brokers too"))
+	}
+	if c.rounds <= 0 {
+		errs = append(errs, fmt.Errorf("--rounds: must be positive, got %d", c.rounds))
+	}
+	if _, err := compressionCodec(c.compression); err != nil {
+		errs = append(errs, err)
+	}
+	for _, n := range c.rawSplit {
+		if n < 2 || n > c.partitions {
+			errs = append(errs, fmt.Errorf("--raw-split: each client count must be between 2 and --partitions (%d), got %d", c.partitions, n))
+		}
+	}
+	if c.peerJar != "" {
+		if _, err := os.Stat(c.peerJar); err != nil {
+			errs = append(errs, fmt.Errorf("--peer-jar: %w", err))
+		}
+		if _, err := exec.LookPath("java"); err != nil {
+			errs = append(errs, fmt.Errorf("--peer-jar: java is needed to run the peer: %w", err))
+		}
+	}
+	if c.peerIdle < time.Second {
+		errs = append(errs, fmt.Errorf("--peer-idle: must be at least 1s, got %s", c.peerIdle))
+	}
 	return errors.Join(errs...)
 }
 
-func parseGuarantees(s string) ([]consumer.Guarantee, error) {
+func parseGuarantees(flagName, s string) ([]consumer.Guarantee, error) {
 	if s == "both" {
 		return []consumer.Guarantee{consumer.AtLeastOnce, consumer.ExactlyOnce}, nil
 	}
 	g, err := consumer.ParseGuarantee(s)
 	if err != nil {
-		return nil, fmt.Errorf("--guarantee: want both, at-least-once or exactly-once, got %q", s)
+		return nil, fmt.Errorf("--%s: want both, at-least-once or exactly-once, got %q", flagName, s)
 	}
 	return []consumer.Guarantee{g}, nil
 }
@@ -144,6 +196,14 @@ func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the throughput phases (consumers only) to this file")
 	logLevel := fs.String("log-level", "error", "log level of the pipelines (logs go to stderr)")
 	brokerProcess := fs.String("broker-process", "child", "embedded kfake in a child process (child: figures of this process are the consumer's alone) or in-process")
+	broker := fs.String("broker", "kfake", "broker to start when --brokers is empty: kfake (embedded) or kafka (a real broker in a container, --kafka-image)")
+	kafkaImage := fs.String("kafka-image", defaultKafkaImage, "image of --broker kafka (integration/kafkaimage/build.sh prints a local one)")
+	rounds := fs.Int("rounds", 3, "rounds of the throughput phases, in alternating order; tables give medians")
+	compression := fs.String("compression", "zstd", "compression of the loaded input: zstd, lz4, snappy, gzip or none")
+	rawSplit := fs.String("raw-split", "", "comma-separated client counts N: extra raw phases where N clients each fetch a share of the partitions")
+	peerJar := fs.String("peer-jar", "", "Kafka Streams peer jar (integration/kstreams) to run on the same topic (empty: not run)")
+	peerGuarantee := fs.String("peer-guarantee", "both", "guarantees the peer runs in, among those of --guarantee: both, at-least-once or exactly-once")
+	peerIdle := fs.Duration("peer-idle", 10*time.Second, "the peer exits after this long without records to process (longer than any pause in its input)")
 	serveKfake := fs.Bool("serve-kfake", false, "serve an embedded kfake cluster on 127.0.0.1, print its address, stop when stdin closes (the child of --broker-process child; the integration tests use it too)")
 	if err := cli.ParseFlags(fs, e, args); err != nil {
 		return benchConfig{}, err
@@ -178,10 +238,27 @@ func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 		logLevel:        *logLevel,
 		brokerProcess:   *brokerProcess,
 		serveKfake:      *serveKfake,
+		broker:          *broker,
+		kafkaImage:      *kafkaImage,
+		rounds:          *rounds,
+		compression:     *compression,
+		peerJar:         *peerJar,
+		peerIdle:        *peerIdle,
 	}
 	var errs []error
 	var err error
-	if c.guarantees, err = parseGuarantees(*guarantee); err != nil {
+	for _, v := range cli.SplitList(*rawSplit) {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--raw-split: want client counts, got %q", v))
+			continue
+		}
+		c.rawSplit = append(c.rawSplit, n)
+	}
+	if c.guarantees, err = parseGuarantees("guarantee", *guarantee); err != nil {
+		errs = append(errs, err)
+	}
+	if c.peerGuarantees, err = parseGuarantees("peer-guarantee", *peerGuarantee); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.validate(); err != nil {
@@ -200,8 +277,14 @@ type benchReport struct {
 	State   *stateReport    `json:"state,omitempty"`
 	PeakRSS int64           `json:"peak_rss_bytes"`
 	// BrokerPeakRSS is the child kfake process's peak RSS; 0 otherwise.
-	BrokerPeakRSS int64    `json:"broker_peak_rss_bytes,omitempty"`
-	Warnings      []string `json:"warnings,omitempty"`
+	BrokerPeakRSS int64 `json:"broker_peak_rss_bytes,omitempty"`
+	// Summary has one row per phase: medians over the rounds.
+	Summary  []summaryRow `json:"summary,omitempty"`
+	Rounds   int          `json:"rounds,omitempty"`
+	Warnings []string     `json:"warnings,omitempty"`
+	// Failures are correctness failures (result rows that differ); any
+	// makes the run exit non-zero. Slowness never does.
+	Failures []string `json:"failures,omitempty"`
 }
 
 type machineInfo struct {
@@ -210,6 +293,9 @@ type machineInfo struct {
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	GoVersion  string `json:"go_version"`
 	Broker     string `json:"broker"`
+	// LoadAverage is the 1-minute load average when the run started: the
+	// machine may be shared.
+	LoadAverage string `json:"load_average"`
 }
 
 type streamInfo struct {
@@ -235,22 +321,33 @@ type loadReport struct {
 // from its first consumed record to its last; StartupSeconds (group join,
 // state restore) is before that.
 type phaseReport struct {
-	Name           string           `json:"name"`
-	Events         int64            `json:"events"`
-	Bytes          int64            `json:"bytes"`
-	StartupSeconds float64          `json:"startup_seconds"`
-	Seconds        float64          `json:"seconds"`
-	EventsPerSec   float64          `json:"events_per_sec"`
-	MBPerSec       float64          `json:"mb_per_sec"`
-	RatioToRaw     float64          `json:"ratio_to_raw,omitempty"`
-	CPUPerEvent    float64          `json:"cpu_us_per_event"`
-	AllocsPerEvent float64          `json:"allocs_per_event"`
-	BytesPerEvent  float64          `json:"alloc_bytes_per_event"`
-	PeakRSS        int64            `json:"peak_rss_bytes"`
-	PeakHeap       int64            `json:"peak_heap_bytes"`
-	Results        map[string]int64 `json:"results,omitempty"`
-	RecordsWritten int64            `json:"records_written,omitempty"`
-	DeadLettered   int64            `json:"dead_lettered,omitempty"`
+	Name           string  `json:"name"`
+	Round          int     `json:"round"`
+	Events         int64   `json:"events"`
+	Bytes          int64   `json:"bytes"`
+	StartupSeconds float64 `json:"startup_seconds"`
+	Seconds        float64 `json:"seconds"`
+	EventsPerSec   float64 `json:"events_per_sec"`
+	MBPerSec       float64 `json:"mb_per_sec"`
+	// CPUSeconds is the process's CPU time from the first record to the
+	// last (the pass); CPUPerEvent divides it by the events.
+	CPUSeconds  float64 `json:"cpu_seconds_pass"`
+	CPUPerEvent float64 `json:"cpu_us_per_event"`
+	// BrokerCPUSeconds is the broker process's CPU time in the pass, when
+	// its process is on this host.
+	BrokerCPUSeconds float64          `json:"broker_cpu_seconds_pass,omitempty"`
+	AllocsPerEvent   float64          `json:"allocs_per_event"`
+	BytesPerEvent    float64          `json:"alloc_bytes_per_event"`
+	PeakRSS          int64            `json:"peak_rss_bytes"`
+	PeakHeap         int64            `json:"peak_heap_bytes"`
+	Results          map[string]int64 `json:"results,omitempty"`
+	RecordsWritten   int64            `json:"records_written,omitempty"`
+	// Rows is how many settled result rows the pass produced (checked
+	// against the first pass and the generator).
+	Rows int `json:"rows,omitempty"`
+	// RowsDiffer: the rows were not those of the first pass.
+	RowsDiffer   bool  `json:"rows_differ,omitempty"`
+	DeadLettered int64 `json:"dead_lettered,omitempty"`
 	// MachineBusy is the busy share of all cores during the phase, by any
 	// process: the bench and its broker, and whatever else competed.
 	MachineBusy float64 `json:"machine_busy"`
@@ -326,14 +423,29 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 		rep.State = &st
 	}
 	brokers := cfg.brokers
+	brokerPID := 0
 	rep.Machine.Broker = "external " + strings.Join(brokers, ",")
-	if len(brokers) == 0 {
+	switch {
+	case len(brokers) > 0:
+	case cfg.broker == "kafka":
+		b, err := startKafkaContainer(ctx, cfg.kafkaImage, logw)
+		if err != nil {
+			return nil, err
+		}
+		defer b.stop()
+		brokers, brokerPID = b.addrs, b.pid
+		rep.Machine.Broker = "kafka " + cfg.kafkaImage + " (container, host network)"
+		defer func() { rep.BrokerPeakRSS = readVmHWM("/proc/" + strconv.Itoa(b.pid) + "/status") }()
+	default:
 		b, err := startKfake(ctx, cfg.brokerProcess == "child")
 		if err != nil {
 			return nil, err
 		}
 		defer b.stop()
 		brokers = b.addrs
+		if b.cmd != nil {
+			brokerPID = b.cmd.Process.Pid
+		}
 		rep.Machine.Broker = "kfake, " + cfg.brokerProcess
 		defer func() { rep.BrokerPeakRSS = b.peakRSS() }()
 	}
@@ -342,11 +454,13 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 		return nil, err
 	}
 	h := &benchHarness{
-		cfg:     cfg,
-		brokers: brokers,
-		prefix:  "sshlateral-bench-" + hex.EncodeToString(idb[:]),
-		logger:  logger,
-		rep:     rep,
+		cfg:       cfg,
+		brokers:   brokers,
+		brokerPID: brokerPID,
+		progress:  progress,
+		prefix:    "sshlateral-bench-" + hex.EncodeToString(idb[:]),
+		logger:    logger,
+		rep:       rep,
 	}
 	defer h.cleanup()
 	rep.Stream = streamInfo{Format: cfg.gen.Format, Events: cfg.gen.Events, Hosts: cfg.gen.Hosts,
@@ -375,6 +489,7 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 		return rep, err
 	}
 	rep.Load = &load
+	rep.Rounds = cfg.rounds
 
 	// The profile covers the consumers only, not generating and loading.
 	stopProfile, err := startCPUProfile(cfg.cpuProfile)
@@ -382,38 +497,9 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 		return rep, err
 	}
 	defer stopProfile()
-	// The raw consumer runs before and after the pipelines; the faster of
-	// its two runs is the reference, so the order cannot favour a pipeline.
-	progress("raw consumer")
-	raw, err := h.rawPhase(ctx, input, "raw consumer", "-raw1")
-	if err != nil {
+	if err := h.throughputRounds(ctx, input); err != nil {
 		return rep, err
 	}
-	rep.Phases = append(rep.Phases, raw)
-	var pipelines []phaseReport
-	for _, g := range cfg.guarantees {
-		progress("pipeline, %s", g)
-		ph, err := h.pipelinePhase(ctx, input, g)
-		if err != nil {
-			return rep, err
-		}
-		if got := ph.Results["EARLY"]; got != int64(rep.Stream.Positives) {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %d EARLY results for %d matching events", ph.Name, got, rep.Stream.Positives))
-		}
-		pipelines = append(pipelines, ph)
-	}
-	progress("raw consumer, again")
-	raw2, err := h.rawPhase(ctx, input, "raw consumer (again)", "-raw2")
-	if err != nil {
-		return rep, err
-	}
-	best := max(raw.EventsPerSec, raw2.EventsPerSec)
-	for i := range pipelines {
-		if best > 0 {
-			pipelines[i].RatioToRaw = pipelines[i].EventsPerSec / best
-		}
-	}
-	rep.Phases = append(append(rep.Phases, pipelines...), raw2)
 	stopProfile()
 	// The loaded stream is no longer needed: free the broker's memory.
 	h.deleteTopics(ctx)
@@ -429,6 +515,9 @@ func runBench(ctx context.Context, cfg benchConfig, logw io.Writer) (*benchRepor
 		}
 	}
 	rep.PeakRSS = peakRSS(false)
+	if len(rep.Failures) > 0 {
+		return rep, fmt.Errorf("%d correctness failures: %s", len(rep.Failures), strings.Join(rep.Failures, "; "))
+	}
 	return rep, nil
 }
 
@@ -459,10 +548,18 @@ func startCPUProfile(path string) (stop func(), err error) {
 type benchHarness struct {
 	cfg     benchConfig
 	brokers []string
-	prefix  string
-	logger  *slog.Logger
-	rep     *benchReport
-	topics  []string
+	// brokerPID is the broker's process on this host (container or kfake
+	// child), whose CPU the phases report; 0 when unknown.
+	brokerPID int
+	progress  func(format string, args ...any)
+	// refRows are the settled result rows of the first pipeline pass;
+	// every later pass, and the peer, must produce the same.
+	refRows     []resultRow
+	refRowsFrom string
+	prefix      string
+	logger      *slog.Logger
+	rep         *benchReport
+	topics      []string
 }
 
 func (h *benchHarness) admin() (*kadm.Client, func(), error) {
@@ -502,6 +599,17 @@ func (h *benchHarness) deleteTopics(ctx context.Context) {
 	if len(h.topics) == 0 {
 		return
 	}
+	h.withAdmin(ctx, func(ctx context.Context, adm *kadm.Client) {
+		if _, err := adm.DeleteTopics(ctx, h.topics...); err != nil {
+			h.logger.Warn("delete bench topics", "topics", h.topics, "err", err)
+		}
+	})
+	h.topics = nil
+}
+
+// withAdmin calls fn with an admin client and a 30-second bound; cleanup
+// work, so a client that cannot be made is skipped.
+func (h *benchHarness) withAdmin(ctx context.Context, fn func(context.Context, *kadm.Client)) {
 	adm, closeFn, err := h.admin()
 	if err != nil {
 		return
@@ -509,21 +617,24 @@ func (h *benchHarness) deleteTopics(ctx context.Context) {
 	defer closeFn()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := adm.DeleteTopics(ctx, h.topics...); err != nil {
-		h.logger.Warn("delete bench topics", "topics", h.topics, "err", err)
-	}
-	h.topics = nil
+	fn(ctx, adm)
 }
 
-// load generates the stream and produces it, keyed by host, as fast as the
-// broker takes it, counting kinds and bytes into the report.
+// load generates the stream and produces it, keyed by host and compressed
+// as --compression says, as fast as the broker takes it, counting kinds and
+// bytes into the report. Then one closing record per partition, far later in
+// event time, closes every window, so that every group gets its settled row.
 func (h *benchHarness) load(ctx context.Context, topic string) (loadReport, error) {
 	gen, err := newGenerator(h.cfg.gen)
 	if err != nil {
 		return loadReport{}, err
 	}
+	codec, err := compressionCodec(h.cfg.compression)
+	if err != nil {
+		return loadReport{}, err
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.DefaultProduceTopic(topic),
-		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchCompression(codec), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(100000))
 	if err != nil {
 		return loadReport{}, fmt.Errorf("producer client: %w", err)
@@ -559,6 +670,9 @@ func (h *benchHarness) load(ctx context.Context, topic string) (loadReport, erro
 	if firstErr != nil {
 		return loadReport{}, firstErr
 	}
+	if err := h.produceClosers(ctx, gen, topic); err != nil {
+		return loadReport{}, err
+	}
 	secs := time.Since(start).Seconds()
 	st.AvgRecord = float64(st.Bytes) / float64(st.Events)
 	return loadReport{Seconds: secs, EventsPerSec: float64(st.Events) / secs, MBPerSec: float64(st.Bytes) / secs / 1e6}, nil
@@ -579,6 +693,10 @@ func countKind(st *streamInfo, k recordKind) {
 // phaseMeter samples process-wide costs around a phase: CPU time,
 // allocations, peak RSS and the live heap.
 type phaseMeter struct {
+	brokerPID      int
+	passOnce       sync.Once
+	passCPU0       time.Duration // at the first record
+	passBroker0    time.Duration
 	cpu0           time.Duration
 	sys0           systemCPU
 	mallocs0, tot0 uint64
@@ -587,12 +705,12 @@ type phaseMeter struct {
 	done           chan struct{}
 }
 
-func startMeter() *phaseMeter {
+func startMeter(brokerPID int) *phaseMeter {
 	runtime.GC()
 	peakRSS(true)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	m := &phaseMeter{cpu0: cpuTime(), sys0: readSystemCPU(), mallocs0: ms.Mallocs, tot0: ms.TotalAlloc,
+	m := &phaseMeter{brokerPID: brokerPID, cpu0: cpuTime(), sys0: readSystemCPU(), mallocs0: ms.Mallocs, tot0: ms.TotalAlloc,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		// The heap in use, sampled: ReadMemStats stops the world, so
@@ -616,13 +734,27 @@ func startMeter() *phaseMeter {
 	return m
 }
 
+// firstRecord marks the start of the pass; only the first call counts.
+func (m *phaseMeter) firstRecord() {
+	m.passOnce.Do(func() {
+		m.passCPU0, m.passBroker0 = cpuTime(), processCPU(m.brokerPID)
+	})
+}
+
+// finish ends the phase at its last record.
 func (m *phaseMeter) finish(ph *phaseReport) {
+	cpu, broker := cpuTime(), processCPU(m.brokerPID)
+	m.firstRecord() // a phase without records has an empty pass
 	close(m.stop)
 	<-m.done
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	n := float64(max(ph.Events, 1))
-	ph.CPUPerEvent = float64(cpuTime()-m.cpu0) / float64(time.Microsecond) / n
+	ph.CPUSeconds = (cpu - m.passCPU0).Seconds()
+	ph.CPUPerEvent = float64(cpu-m.passCPU0) / float64(time.Microsecond) / n
+	if m.brokerPID > 0 {
+		ph.BrokerCPUSeconds = (broker - m.passBroker0).Seconds()
+	}
 	ph.AllocsPerEvent = float64(ms.Mallocs-m.mallocs0) / n
 	ph.BytesPerEvent = float64(ms.TotalAlloc-m.tot0) / n
 	ph.PeakRSS = peakRSS(false)
@@ -659,45 +791,6 @@ func (s systemCPU) busySince(start systemCPU) float64 {
 		return 0
 	}
 	return float64(s.busy-start.busy) / float64(s.total-start.total)
-}
-
-// rawPhase reads the whole topic with a plain franz-go group consumer that
-// does nothing with the records: the practical limit of any consumer here.
-func (h *benchHarness) rawPhase(ctx context.Context, topic, name, groupSuffix string) (phaseReport, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.timeout)
-	defer cancel()
-	want := int64(h.rep.Stream.Events)
-	ph := phaseReport{Name: name}
-	m := startMeter()
-	begin := time.Now()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.brokers...), kgo.ConsumerGroup(h.prefix+groupSuffix),
-		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		return ph, fmt.Errorf("raw consumer client: %w", err)
-	}
-	defer cl.Close()
-	var first, last time.Time
-	for ph.Events < want {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return ph, fmt.Errorf("raw consumer read %d of %d records of topic %s: %w", ph.Events, want, topic, err)
-		}
-		fetches.EachError(func(t string, p int32, err error) {
-			h.logger.Warn("raw consumer fetch error", "topic", t, "partition", p, "err", err)
-		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			ph.Events++
-			ph.Bytes += int64(len(r.Key) + len(r.Value))
-		})
-		if ph.Events > 0 && first.IsZero() {
-			first = time.Now()
-		}
-	}
-	last = time.Now()
-	m.finish(&ph)
-	ph.StartupSeconds = first.Sub(begin).Seconds()
-	setRates(&ph, first, last)
-	return ph, nil
 }
 
 func setRates(ph *phaseReport, first, last time.Time) {
@@ -784,12 +877,13 @@ func (rp *runningPipeline) stop() error {
 
 // pipelinePhase runs the full pipeline over the loaded topic with a fresh
 // group until it has consumed every record.
-func (h *benchHarness) pipelinePhase(ctx context.Context, input string, g consumer.Guarantee) (phaseReport, error) {
+func (h *benchHarness) pipelinePhase(ctx context.Context, input string, g consumer.Guarantee, round int) (phaseReport, error) {
 	name := "alo"
 	if g == consumer.ExactlyOnce {
 		name = "eos"
 	}
-	ph := phaseReport{Name: "pipeline " + g.String()}
+	name += "-r" + strconv.Itoa(round)
+	ph := phaseReport{Name: pipelinePhaseName(g)}
 	cfg, enc, err := h.pipelineConfig(name, input, g)
 	if err != nil {
 		return ph, err
@@ -797,14 +891,17 @@ func (h *benchHarness) pipelinePhase(ctx context.Context, input string, g consum
 	if err := h.ensureTopics(ctx, cfg); err != nil {
 		return ph, err
 	}
-	want := int64(h.rep.Stream.Events)
-	m := startMeter()
+	want := h.wantRecords()
+	m := startMeter(h.brokerPID)
 	begin := time.Now()
+	pass := &passStart{topic: input, meter: m}
+	cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(pass))
 	rp, err := startPipeline(ctx, cfg, enc)
 	if err != nil {
 		return ph, err
 	}
-	first, last, err := waitConsumed(ctx, rp, want, h.cfg.timeout)
+	first, last, err := waitConsumed(ctx, rp, want, h.cfg.timeout, m.firstRecord)
+	first = pass.first(first)
 	if err != nil {
 		stopErr := rp.stop()
 		return ph, errors.Join(err, stopErr)
@@ -824,12 +921,18 @@ func (h *benchHarness) pipelinePhase(ctx context.Context, input string, g consum
 	ph.RecordsWritten = st.RecordsWritten
 	ph.DeadLettered = cli.Sum(st.DeadLettered)
 	setRates(&ph, first, last)
+	rows, err := h.readRiskRows(ctx, cfg.OutputTopic)
+	if err != nil {
+		return ph, fmt.Errorf("%s: %w", ph.Name, err)
+	}
+	ph.Rows = len(rows)
+	ph.RowsDiffer = !h.checkRows(ph.Name, rows)
 	return ph, nil
 }
 
 // waitConsumed polls the pipeline's counters until it has consumed want
 // records, returning when it consumed its first and its last.
-func waitConsumed(ctx context.Context, rp *runningPipeline, want int64, timeout time.Duration) (first, last time.Time, err error) {
+func waitConsumed(ctx context.Context, rp *runningPipeline, want int64, timeout time.Duration, onFirst func()) (first, last time.Time, err error) {
 	deadline := time.Now().Add(timeout)
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
@@ -846,6 +949,7 @@ func waitConsumed(ctx context.Context, rp *runningPipeline, want int64, timeout 
 		now := time.Now()
 		if n > 0 && first.IsZero() {
 			first = now
+			onFirst()
 		}
 		if n >= want {
 			return first, now, nil
@@ -888,6 +992,9 @@ func (h *benchHarness) latencyPhase(ctx context.Context, g consumer.Guarantee, r
 		return lr, err
 	}
 	recs := make([]kgo.Record, n)
+	// A latency-only run describes the stream it loads, once: every
+	// guarantee loads the same one.
+	describe := h.cfg.rate > 0 && h.rep.Stream.Bytes == 0
 	positiveIndex := map[string]int{}
 	positive := make([]bool, n)
 	var buf []byte
@@ -899,8 +1006,7 @@ func (h *benchHarness) latencyPhase(ctx context.Context, g consumer.Guarantee, r
 		buf, rec = gen.next(buf, i, time.Time{})
 		buf = buf[len(buf):]
 		recs[i] = kgo.Record{Topic: input, Key: rec.Key, Value: rec.Value}
-		if h.cfg.rate > 0 {
-			// A latency-only run describes the stream it loaded.
+		if describe {
 			countKind(&h.rep.Stream, rec.Kind)
 			h.rep.Stream.Bytes += int64(len(rec.Key) + len(rec.Value))
 		}
@@ -910,7 +1016,7 @@ func (h *benchHarness) latencyPhase(ctx context.Context, g consumer.Guarantee, r
 		}
 	}
 	lr.Positives = len(positiveIndex)
-	if h.cfg.rate > 0 && h.rep.Stream.Events > 0 {
+	if describe && h.rep.Stream.Events > 0 {
 		h.rep.Stream.AvgRecord = float64(h.rep.Stream.Bytes) / float64(h.rep.Stream.Events)
 	}
 	producedAt := make([]atomic.Int64, n) // unix ns, positives only
@@ -1232,6 +1338,9 @@ func cpuTime() time.Duration {
 
 func machine() machineInfo {
 	m := machineInfo{Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.LoadAverage, _, _ = strings.Cut(string(b), " ")
+	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "model name"); ok {
@@ -1245,8 +1354,8 @@ func machine() machineInfo {
 
 func printBenchReport(w io.Writer, r *benchReport) {
 	mb := func(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
-	fmt.Fprintf(w, "machine: %s, %d cores, GOMAXPROCS %d, %s, broker %s\n", r.Machine.CPU, r.Machine.Cores,
-		r.Machine.GOMAXPROCS, r.Machine.GoVersion, r.Machine.Broker)
+	fmt.Fprintf(w, "machine: %s, %d cores, GOMAXPROCS %d, %s, load average %s at start, broker %s\n", r.Machine.CPU, r.Machine.Cores,
+		r.Machine.GOMAXPROCS, r.Machine.GoVersion, r.Machine.LoadAverage, r.Machine.Broker)
 	s := r.Stream
 	fmt.Fprintf(w, "stream: %d %s events (%.0f B avg, %.1f MB), %d hosts, %d partitions, %d ssh, %d matching, %d sshd children, seed %d\n",
 		s.Events, s.Format, s.AvgRecord, float64(s.Bytes)/1e6, s.Hosts, s.Partitions, s.SSH, s.Positives, s.SSHDChildren, s.Seed)
@@ -1256,20 +1365,22 @@ func printBenchReport(w io.Writer, r *benchReport) {
 	if len(r.Phases) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "phase\tevents/s\tMB/s\tx raw\tseconds\tstartup s\tCPU µs/event\tallocs/event\tB alloc/event\tpeak RSS\tpeak heap\tmachine busy\tresults\t")
+		fmt.Fprintln(tw, "round\tphase\tevents/s\tMB/s\tseconds\tstartup s\tCPU s\tCPU µs/event\tbroker CPU s\tallocs/event\tB alloc/event\tpeak RSS\tpeak heap\tmachine busy\tresults\t")
 		for _, p := range r.Phases {
-			ratio := "-"
-			if p.RatioToRaw > 0 {
-				ratio = fmt.Sprintf("%.2f", p.RatioToRaw)
-			}
 			res := "-"
 			if p.Results != nil {
 				res = fmt.Sprintf("E%d F%d L%d rec%d", p.Results["EARLY"], p.Results["FINAL"], p.Results["LATE"], p.RecordsWritten)
 			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%s\t%s\t%.0f%%\t%s\t\n", p.Name, p.EventsPerSec, p.MBPerSec, ratio,
-				p.Seconds, p.StartupSeconds, p.CPUPerEvent, p.AllocsPerEvent, p.BytesPerEvent, mb(p.PeakRSS), mb(p.PeakHeap), 100*p.MachineBusy, res)
+			if p.Rows > 0 {
+				res += fmt.Sprintf(" rows%d", p.Rows)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%s\t%s\t%.0f%%\t%s\t\n", p.Round, p.Name, p.EventsPerSec, p.MBPerSec,
+				p.Seconds, p.StartupSeconds, p.CPUSeconds, p.CPUPerEvent, p.BrokerCPUSeconds, p.AllocsPerEvent, p.BytesPerEvent, mb(p.PeakRSS), mb(p.PeakHeap), 100*p.MachineBusy, res)
 		}
 		tw.Flush()
+	}
+	if len(r.Summary) > 0 {
+		printSummary(w, r.Summary, r.Rounds)
 	}
 	if len(r.Latency) > 0 {
 		fmt.Fprintln(w)
@@ -1292,6 +1403,9 @@ func printBenchReport(w io.Writer, r *benchReport) {
 	fmt.Fprintln(w)
 	for _, warn := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "FAILURE: %s\n", f)
 	}
 }
 

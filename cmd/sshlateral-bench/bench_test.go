@@ -7,11 +7,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sshlateral/sshlateral/consumer"
 	"github.com/sshlateral/sshlateral/processor"
@@ -196,6 +202,19 @@ func TestBenchFlags(t *testing.T) {
 		{"negative rate", []string{"--rate", "-1"}, "--rate"},
 		{"no partitions", []string{"--partitions", "0"}, "--partitions"},
 		{"broker process", []string{"--broker-process", "thread"}, "--broker-process"},
+		{"real broker", []string{"--broker", "kafka", "--kafka-image", "sshlateral/kafka:x"}, ""},
+		{"unknown broker", []string{"--broker", "redpanda"}, "--broker"},
+		{"own broker and external brokers", []string{"--broker", "kafka", "--brokers", "127.0.0.1:9092"}, "--broker kafka"},
+		{"no rounds", []string{"--rounds", "0"}, "--rounds"},
+		{"unknown compression", []string{"--compression", "brotli"}, "--compression"},
+		{"raw split", []string{"--raw-split", "2,3"}, ""},
+		{"raw split of one", []string{"--raw-split", "1"}, "--raw-split"},
+		{"raw split beyond partitions", []string{"--raw-split", "13"}, "--raw-split"},
+		{"raw split not a number", []string{"--raw-split", "two"}, "--raw-split"},
+		{"missing peer jar", []string{"--peer-jar", "/nonexistent/peer.jar"}, "--peer-jar"},
+		{"peer idle too short", []string{"--peer-idle", "10ms"}, "--peer-idle"},
+		{"peer guarantee", []string{"--peer-guarantee", "at-least-once"}, ""},
+		{"unknown peer guarantee", []string{"--peer-guarantee", "exactly_once_v2"}, "--peer-guarantee"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,7 +243,7 @@ func TestBenchRun(t *testing.T) {
 	e := cli.Env{Getenv: func(string) string { return "" }, Stdout: &stdout, Stderr: &stderr}
 	args := []string{"--events", "3000", "--hosts", "40", "--partitions", "3", "--positive-rate", "0.01",
 		"--latency-rate", "2000", "--latency-duration", "1s", "--state-groups", "300",
-		"--broker-process", "in-process", "--json"}
+		"--broker-process", "in-process", "--rounds", "2", "--raw-split", "2", "--json"}
 	if err := cmdBench(ctx, e, args); err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
 	}
@@ -251,27 +270,56 @@ func TestBenchRun(t *testing.T) {
 	if len(rep.Warnings) > 0 {
 		t.Errorf("warnings: %q", rep.Warnings)
 	}
-	wantPhases := []string{"raw consumer", "pipeline at-least-once", "pipeline exactly-once", "raw consumer (again)"}
+	if len(rep.Failures) > 0 {
+		t.Errorf("failures: %q", rep.Failures)
+	}
+	// Two rounds in alternating order.
+	round := []string{phaseRaw, rawSplitPhaseName(2), "sshlateral at-least-once", "sshlateral exactly-once"}
+	wantPhases := append(slices.Clone(round), round[3], round[2], round[1], round[0])
 	if len(rep.Phases) != len(wantPhases) {
 		t.Fatalf("%d phases, want %d", len(rep.Phases), len(wantPhases))
 	}
 	for i, ph := range rep.Phases {
-		t.Run(ph.Name, func(t *testing.T) {
-			if ph.Name != wantPhases[i] {
-				t.Errorf("phase %d is %q, want %q", i, ph.Name, wantPhases[i])
+		t.Run(fmt.Sprintf("%d %s", i, ph.Name), func(t *testing.T) {
+			if ph.Name != wantPhases[i] || ph.Round != 1+i/len(round) {
+				t.Errorf("phase %d is %q of round %d, want %q of round %d", i, ph.Name, ph.Round, wantPhases[i], 1+i/len(round))
 			}
-			if ph.Events < 3000 {
-				t.Errorf("consumed %d events, want 3000", ph.Events)
+			// The stream and one closing record per partition.
+			if ph.Events < 3003 {
+				t.Errorf("consumed %d events, want 3003", ph.Events)
 			}
-			if strings.HasPrefix(ph.Name, "pipeline") {
+			if ph.CPUSeconds <= 0 || ph.CPUPerEvent <= 0 {
+				t.Errorf("CPU %.3f s, %.3f µs/event; want both positive", ph.CPUSeconds, ph.CPUPerEvent)
+			}
+			if strings.HasPrefix(ph.Name, "sshlateral") {
+				// Every group has one event: EARLY only, and its settled row.
 				if ph.Results["EARLY"] != int64(positives) || ph.RecordsWritten != 2*int64(positives) {
 					t.Errorf("results %v, records written %d; want %d EARLY, %d records", ph.Results, ph.RecordsWritten, positives, 2*positives)
+				}
+				if ph.Rows != positives || ph.RowsDiffer {
+					t.Errorf("%d result rows (differ: %v), want %d equal rows", ph.Rows, ph.RowsDiffer, positives)
 				}
 				if ph.DeadLettered != 0 {
 					t.Errorf("%d records dead-lettered", ph.DeadLettered)
 				}
 			}
 		})
+	}
+	wantSummary := append(round, "kafka streams at_least_once", "kafka streams exactly_once_v2")
+	if len(rep.Summary) != len(wantSummary) {
+		t.Fatalf("summary rows %+v, want %q", rep.Summary, wantSummary)
+	}
+	for i, r := range rep.Summary {
+		switch {
+		case r.Name != wantSummary[i]:
+			t.Errorf("summary row %d is %q, want %q", i, r.Name, wantSummary[i])
+		case strings.HasPrefix(r.Name, "kafka streams"):
+			if r.NotRun == "" || r.Runs != 0 {
+				t.Errorf("%s: %+v, want not run", r.Name, r)
+			}
+		case r.Runs != 2 || r.XRaw <= 0 || r.CPUXRaw <= 0:
+			t.Errorf("%s: %+v, want 2 runs and ratios to raw", r.Name, r)
+		}
 	}
 	if len(rep.Latency) != 2 {
 		t.Fatalf("%d latency phases, want 2", len(rep.Latency))
@@ -415,7 +463,7 @@ func BenchmarkPipelineKfake(b *testing.B) {
 	gen := defaultGenConfig()
 	gen.Events = events
 	rep := &benchReport{Stream: streamInfo{Events: events}}
-	h := &benchHarness{cfg: benchConfig{gen: gen, partitions: 12, timeout: 5 * time.Minute},
+	h := &benchHarness{cfg: benchConfig{gen: gen, partitions: 12, timeout: 5 * time.Minute, compression: "zstd"},
 		brokers: broker.addrs, prefix: "bench", logger: logger, rep: rep}
 	input := h.prefix + ".input"
 	if err := h.createTopic(ctx, input, 12); err != nil {
@@ -431,9 +479,12 @@ func BenchmarkPipelineKfake(b *testing.B) {
 			for b.Loop() {
 				n++
 				h.prefix = "bench-" + g.String() + "-" + strconv.FormatInt(benchRuns.Add(1), 10)
-				ph, err := h.pipelinePhase(ctx, input, g)
+				ph, err := h.pipelinePhase(ctx, input, g, n)
 				if err != nil {
 					b.Fatal(err)
+				}
+				if len(rep.Failures) > 0 {
+					b.Fatal(rep.Failures)
 				}
 				total += time.Duration(ph.Seconds * float64(time.Second))
 			}
@@ -445,7 +496,7 @@ func BenchmarkPipelineKfake(b *testing.B) {
 		n := 0
 		for b.Loop() {
 			n++
-			ph, err := h.rawPhase(ctx, input, "raw", "-raw-"+strconv.FormatInt(benchRuns.Add(1), 10))
+			ph, err := h.rawPhase(ctx, input, "raw", "bench-raw-"+strconv.FormatInt(benchRuns.Add(1), 10), 1)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -453,4 +504,73 @@ func BenchmarkPipelineKfake(b *testing.B) {
 		}
 		b.ReportMetric(float64(events*n)/total.Seconds(), "events/s")
 	})
+}
+
+// TestBenchExternalBrokers runs the bench against brokers it did not start
+// and checks that it leaves none of its topics behind.
+func TestBenchExternalBrokers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a kfake cluster and two pipelines")
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	var stdout, stderr bytes.Buffer
+	e := cli.Env{Getenv: func(string) string { return "" }, Stdout: &stdout, Stderr: &stderr}
+	args := []string{"--brokers", strings.Join(cluster.ListenAddrs(), ","), "--events", "2000", "--hosts", "20",
+		"--partitions", "2", "--positive-rate", "0.01", "--rounds", "1", "--latency-rate", "0", "--state-groups", "0"}
+	if err := cmdBench(ctx, e, args); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"broker external " + cluster.ListenAddrs()[0], "ratio table", "sshlateral exactly-once", " equal",
+		"not run (no --peer-jar)"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range topics.Names() {
+		if strings.HasPrefix(name, "sshlateral-bench-") {
+			t.Errorf("topic %s left behind", name)
+		}
+	}
+}
+
+// TestBenchLatencyOnly checks that a latency-only run describes the stream
+// it loaded once, though each guarantee loads it.
+func TestBenchLatencyOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a kfake cluster and two pipelines")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	var stdout, stderr bytes.Buffer
+	e := cli.Env{Getenv: func(string) string { return "" }, Stdout: &stdout, Stderr: &stderr}
+	args := []string{"--rate", "4000", "--events", "2000", "--hosts", "20", "--partitions", "2", "--positive-rate", "0.01",
+		"--broker-process", "in-process", "--json"}
+	if err := cmdBench(ctx, e, args); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	if len(rep.Latency) != 2 {
+		t.Fatalf("%d latency phases, want 2", len(rep.Latency))
+	}
+	if s := rep.Stream; s.Positives != rep.Latency[0].Positives || s.AvgRecord < 1000 || s.AvgRecord > 2500 {
+		t.Errorf("stream %+v: want the %d matching events and about 1.7 KB a record of one load", s, rep.Latency[0].Positives)
+	}
 }
