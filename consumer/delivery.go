@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sshlateral/sshlateral/producer"
 )
@@ -343,6 +344,7 @@ func (p *Pipeline) transactSession(ctx, hard context.Context, txnID string) (com
 		// End may wait behind a rebalance; beyond the transaction timeout
 		// the broker has aborted the transaction anyway.
 		endCtx, cancel := context.WithTimeout(sessHard, p.cfg.TransactionTimeout)
+		endCtx = kgo.PreTxnCommitFnContext(endCtx, p.holdBackOffsets)
 		committed, err := sess.End(endCtx, kgo.TransactionEndTry(runErr == nil && !moved && produceErr == nil))
 		cancel()
 		d.ended(committed && err == nil)
@@ -375,8 +377,9 @@ func (p *Pipeline) transactSession(ctx, hard context.Context, txnID string) (com
 		// The client must not be used again. Its workers stop without
 		// committing; a clean leave lets the group rebalance at once, and
 		// if the client hangs it is cut off (the broker then expires the
-		// member after the session timeout).
-		p.stopAllWorkers()
+		// member after the session timeout). Nothing more is written
+		// through it.
+		p.stopWorkers(p.ownedPartitions(), true)
 		leave, cancel := context.WithTimeout(context.Background(), sessionCloseTimeout)
 		defer cancel()
 		stop := context.AfterFunc(leave, sessCancel)
@@ -389,6 +392,28 @@ func (p *Pipeline) transactSession(ctx, hard context.Context, txnID string) (com
 	}
 	p.stopAllWorkers()
 	return commits, errors.Join(runErr, closeClient(sessHard, sess.Close))
+}
+
+// holdBackOffsets lowers the offsets a transaction commits to the first
+// record of each partition's oldest open auditd assembly (published at the
+// flush job of the transaction): a restart reads those records again to
+// rebuild it. It runs under the client's transaction lock: no blocking.
+func (p *Pipeline) holdBackOffsets(req *kmsg.TxnOffsetCommitRequest) error {
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		if t.Topic != p.cfg.InputTopic {
+			continue
+		}
+		for j := range t.Partitions {
+			part := &t.Partitions[j]
+			if w, ok := p.worker(t.Topic, part.Partition); ok {
+				if held := w.heldPos.Load(); held >= 0 && held < part.Offset {
+					part.Offset = held
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // dispatched is a job handed to a worker, awaiting its reply.
@@ -453,10 +478,32 @@ func (p *Pipeline) runningWorkers() []*worker {
 // rebuildWorkers replaces every worker's state with the committed changelog
 // after an abort: the aborted transaction's effects are gone from Kafka, so
 // they must be gone from memory too, and the session rewinds the input.
+//
+// The old workers stay in the map while they stop, so that a revoke
+// meanwhile finds and removes them; only a partition still held by its old
+// worker afterwards gets a new one.
 func (p *Pipeline) rebuildWorkers(hard context.Context, cl *kgo.Client, d delivery) {
-	owned := p.ownedPartitions()
-	p.stopWorkers(owned)
-	if parts := owned[p.cfg.InputTopic]; len(parts) > 0 {
+	p.wmu.Lock()
+	old := make([]*worker, 0, len(p.workers))
+	for _, w := range p.workers {
+		w.discard.Store(true) // its transaction aborted: nothing of it is kept
+		w.stop()
+		old = append(old, w)
+	}
+	p.wmu.Unlock()
+	for _, w := range old {
+		<-w.done
+	}
+	var parts []int32
+	p.wmu.Lock()
+	for _, w := range old {
+		if cur, ok := p.workers[w.tp]; ok && cur == w {
+			delete(p.workers, w.tp)
+			parts = append(parts, w.tp.partition)
+		}
+	}
+	p.wmu.Unlock()
+	if len(parts) > 0 {
 		p.startWorkers(hard, cl, d, parts)
 	}
 }

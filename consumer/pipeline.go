@@ -186,7 +186,7 @@ func (p *Pipeline) startWorkers(hard context.Context, cl *kgo.Client, d delivery
 // this one stopped. After a failure nothing is committed.
 func (p *Pipeline) revoked(ctx context.Context, cl *kgo.Client, d delivery, revoked map[string][]int32) {
 	p.stats.rebalances.Add(1)
-	p.stopWorkers(revoked)
+	p.stopWorkers(revoked, false)
 	if p.cfg.Guarantee == ExactlyOnce || p.fatalErr() != nil {
 		// Exactly-once: the session aborts; offsets move only with a
 		// committed transaction.
@@ -201,12 +201,14 @@ func (p *Pipeline) revoked(ctx context.Context, cl *kgo.Client, d delivery, revo
 // lost drops the partitions without committing: another member may own them.
 func (p *Pipeline) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	p.stats.rebalances.Add(1)
-	p.stopWorkers(lost)
+	p.stopWorkers(lost, true)
 }
 
 // stopWorkers stops the given partitions' workers and waits for them: each
-// finishes the batch in hand (acknowledged and marked, or failed).
-func (p *Pipeline) stopWorkers(parts map[string][]int32) {
+// finishes the batch in hand (acknowledged and marked, or failed). With
+// discard (the partitions are lost: another member may own them already)
+// a worker writes nothing more, not even its pending changelog.
+func (p *Pipeline) stopWorkers(parts map[string][]int32, discard bool) {
 	var stopping []*worker
 	p.wmu.Lock()
 	for topic, partitions := range parts {
@@ -214,6 +216,9 @@ func (p *Pipeline) stopWorkers(parts map[string][]int32) {
 			key := tp{topic, partition}
 			if w, ok := p.workers[key]; ok {
 				delete(p.workers, key)
+				if discard {
+					w.discard.Store(true)
+				}
 				w.stop()
 				stopping = append(stopping, w)
 			}
@@ -226,7 +231,7 @@ func (p *Pipeline) stopWorkers(parts map[string][]int32) {
 	}
 }
 
-func (p *Pipeline) stopAllWorkers() { p.stopWorkers(p.ownedPartitions()) }
+func (p *Pipeline) stopAllWorkers() { p.stopWorkers(p.ownedPartitions(), false) }
 
 // ownedPartitions lists the partitions with a worker.
 func (p *Pipeline) ownedPartitions() map[string][]int32 {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -18,13 +19,18 @@ import (
 // never start with this prefix.
 const offsetKey = "sshlateral/consumer/next-offset"
 
+// openAssembliesKey holds the ids of the auditd assemblies open at a flush,
+// newline-separated (decode.Decoder.OpenAssemblies).
+const openAssembliesKey = "sshlateral/consumer/open-assemblies"
+
 func encodeOffset(o int64) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(o))
 }
 
 type restoredState struct {
-	changes    []processor.StateChange
-	nextOffset int64
+	changes       []processor.StateChange
+	nextOffset    int64
+	openAssembled map[string]bool
 }
 
 // restore reads changelog partition part from the start to its current end
@@ -85,11 +91,11 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 			pending[part] = end.Offset
 		}
 	}
-	// Markers arrive as control records, so the end offset is normally
-	// reached exactly. Only a tail of aborted records (filtered by the
-	// client under read_committed) can hide it: then a partition is done
-	// once polls come back empty after its data stopped.
-	emptyPolls := 0
+	// Markers arrive as control records, so the end offset is reached
+	// exactly: the record before the end (the last stable offset, under
+	// read_committed) is a committed record or a transaction marker, both
+	// returned, and aborted records come before their marker. Empty polls
+	// (a leader moving) therefore mean waiting, not done; ctx bounds it.
 	for len(pending) > 0 {
 		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fetches := cl.PollFetches(pollCtx)
@@ -97,7 +103,6 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 		if err := ctx.Err(); err != nil {
 			return restoredState{}, fmt.Errorf("restore changelog topic %s: %w", p.cfg.ChangelogTopic, err)
 		}
-		got := false
 		fetches.EachError(func(topic string, partition int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				p.stats.countKafkaError("fetch")
@@ -105,7 +110,6 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 			}
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
-			got = true
 			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
 				delete(pending, r.Partition)
 			}
@@ -118,22 +122,21 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 				latest[r.Partition][string(r.Key)] = r.Value
 			}
 		})
-		if got {
-			emptyPolls = 0
-			continue
-		}
-		emptyPolls++
-		// At-least-once changelogs carry no markers: an empty poll there
-		// means the broker is catching up, so keep waiting (ctx bounds it).
-		if emptyPolls >= 3 && p.cfg.Guarantee == ExactlyOnce {
-			break
-		}
 	}
 	st := restoredState{}
 	for k, v := range latest[part] {
 		if k == offsetKey {
 			if len(v) == 8 {
 				st.nextOffset = int64(binary.BigEndian.Uint64(v))
+			}
+			continue
+		}
+		if k == openAssembliesKey {
+			st.openAssembled = map[string]bool{}
+			for _, id := range strings.Split(string(v), "\n") {
+				if id != "" {
+					st.openAssembled[id] = true
+				}
 			}
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,9 +51,12 @@ const (
 	// maxErrorHeader bounds the error text in a dead letter's header and
 	// log line: a decoder message may quote the hostile input it failed on.
 	maxErrorHeader = 256
-	// maxSourceHeaders bounds the source record's headers copied into its
-	// dead letter.
-	maxSourceHeaders = 8 << 10
+	// maxSourceHeaders and maxSourceHeaderCount bound the source record's
+	// headers copied into its dead letter; headerOverhead is what each
+	// header costs on the wire besides its key and value.
+	maxSourceHeaders     = 8 << 10
+	maxSourceHeaderCount = 64
+	headerOverhead       = 3
 	// dlqHeadroom is kept below the DLQ topic's max.message.bytes for the
 	// headers, key and batch overhead of a dead letter.
 	dlqHeadroom = 16 << 10
@@ -101,14 +106,18 @@ type job struct {
 // changelog position. Only its own goroutine touches them; others see the
 // state and a published snapshot of its counters.
 type worker struct {
-	p     *Pipeline
-	cl    *kgo.Client
-	d     delivery
-	tp    tp
-	state atomic.Int32
-	jobs  chan job
-	quit  chan struct{} // closed by stop: finish the job in hand, then end
-	done  chan struct{} // closed when the goroutine has ended
+	p        *Pipeline
+	cl       *kgo.Client
+	d        delivery
+	tp       tp
+	state    atomic.Int32
+	jobs     chan job
+	quit     chan struct{} // closed by stop: finish the job in hand, then end
+	done     chan struct{} // closed when the goroutine has ended
+	stopOnce sync.Once
+	// discard: the partition is lost (or its transaction aborted): write
+	// nothing more on the way out.
+	discard atomic.Bool
 
 	part *processor.Partition
 	dec  *decode.Decoder
@@ -134,9 +143,17 @@ type worker struct {
 	pendingAt map[string]int
 	unflushed *kgo.Record
 	lastFlush time.Time
-	// held is the first record of an auditd assembly still open: offsets
-	// are marked no further than just before it.
-	held *kgo.Record
+	// heldPos is the offset of the first record of the oldest auditd
+	// assembly still open at the last flush (-1: none): offsets are
+	// committed no further. Read by the exactly-once commit.
+	heldPos atomic.Int64
+	// replaying: records below skipBelow are being read again to rebuild
+	// the assemblies open at the last flush (restoredOpen); the ones that
+	// completed before it were applied then and are dropped when the
+	// replay ends.
+	replaying    bool
+	restoredOpen map[string]bool
+	openWritten  bool // the last flush stored open assemblies
 }
 
 // batch is what one job produced, handed to the delivery as a whole.
@@ -160,6 +177,7 @@ func (p *Pipeline) newWorker(cl *kgo.Client, d delivery, partition int32) *worke
 		highWater: -1,
 	}
 	w.state.Store(int32(StateRestoring))
+	w.heldPos.Store(-1)
 	w.publishStats()
 	return w
 }
@@ -171,9 +189,8 @@ func (w *worker) setState(s State) {
 	w.publishStats()
 }
 
-// stop asks the worker to end after the job in hand. Idempotent only
-// through Pipeline.stopWorkers, which removes the worker first.
-func (w *worker) stop() { close(w.quit) }
+// stop asks the worker to end after the job in hand.
+func (w *worker) stop() { w.stopOnce.Do(func() { close(w.quit) }) }
 
 // run is the worker's life: restore, then process jobs until stopped or the
 // first failure. hard ends in-flight writes at the shutdown deadline.
@@ -218,7 +235,7 @@ func (w *worker) run(hard context.Context) {
 		var j job
 		select {
 		case <-w.quit:
-			if w.unflushed != nil || len(w.pending) > 0 {
+			if !w.discard.Load() && (w.unflushed != nil || len(w.pending) > 0) {
 				// Leave the partition's state and offset durable for
 				// the next owner.
 				if err := w.handle(ctx, job{flush: true, highWater: -1}); err != nil {
@@ -269,6 +286,7 @@ func (w *worker) restore(ctx context.Context) error {
 		return err
 	}
 	w.part, w.dec, w.skipBelow = part, dec, st.nextOffset
+	w.replaying, w.restoredOpen = dec.Assembles() && st.nextOffset > 0, st.openAssembled
 	w.decode = dec.DecodeFull
 	if w.p.cfg.Prefilter {
 		w.decode = dec.Decode
@@ -302,9 +320,13 @@ func (w *worker) handle(ctx context.Context, j job) error {
 	}
 	if j.flush || (w.p.cfg.Guarantee == AtLeastOnce && j.now.Sub(w.lastFlush) >= w.p.cfg.CommitInterval) {
 		b.changelog, b.last = w.flushChangelog(), w.unflushed
-		if w.held != nil && b.last != nil {
-			// Mark up to just before the open assembly's first record.
-			b.last = &kgo.Record{Topic: w.held.Topic, Partition: w.held.Partition, Offset: w.held.Offset - 1, LeaderEpoch: w.held.LeaderEpoch}
+		w.heldPos.Store(-1)
+		if pos, ok := w.dec.HeldFrom(); ok {
+			w.heldPos.Store(pos)
+			if b.last != nil && pos <= b.last.Offset {
+				// Mark up to just before the open assembly's first record.
+				b.last = &kgo.Record{Topic: b.last.Topic, Partition: b.last.Partition, Offset: pos - 1, LeaderEpoch: b.last.LeaderEpoch}
+			}
 		}
 		w.unflushed, w.lastFlush = nil, j.now
 	}
@@ -332,8 +354,17 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 			// that assembles events over several records (auditd) reads
 			// it again, to rebuild an assembly left open at the offset
 			// committed; what completes here was applied before.
-			if w.dec.Assembles() && len(r.Value) <= w.p.cfg.MaxRecordBytes {
+			if w.replaying && len(r.Value) <= w.p.cfg.MaxRecordBytes {
+				w.dec.SetPosition(r.Offset)
 				_, _ = w.decode(r.Value, &w.ev)
+				for { // completed then, applied then
+					if _, ok, _ := w.dec.Ready(&w.ev); !ok {
+						break
+					}
+				}
+			}
+			if w.replaying && r.Offset+1 >= w.skipBelow {
+				w.endReplay()
 			}
 			continue
 		}
@@ -343,15 +374,11 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 				fmt.Errorf("record of %d bytes exceeds MaxRecordBytes (%d)", len(r.Value), w.p.cfg.MaxRecordBytes)), DLQReasonTooLarge)
 			continue
 		}
-		if w.dec.InFlight() == 0 {
-			w.held = nil
+		if w.replaying {
+			w.endReplay()
 		}
+		w.dec.SetPosition(r.Offset)
 		outcome, derr := w.decode(r.Value, &w.ev)
-		if w.held == nil && w.dec.InFlight() > 0 {
-			// An assembly is open from here on: the committed offset must
-			// not pass this record until it completes.
-			w.held = r
-		}
 		w.apply(b, r, outcome, derr, now, &n)
 		if w.dec.Assembles() {
 			// Assemblies the stream's time completed while decoding r.
@@ -359,8 +386,9 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 		}
 	}
 	if len(recs) == 0 {
-		// A tick: assemblies that waited too long complete now.
-		if w.dec.Assembles() && w.dec.Expire(now) > 0 {
+		// A tick: assemblies that waited too long complete now (not
+		// while replaying: those were applied before).
+		if w.dec.Assembles() && !w.replaying && w.dec.Expire(now) > 0 {
 			w.drainReady(b, now, &n)
 		}
 		w.results = w.part.Tick(now, w.results)
@@ -410,6 +438,15 @@ func (w *worker) apply(b *batch, r *kgo.Record, outcome decode.Outcome, derr err
 	if !r.Timestamp.IsZero() && r.Timestamp.Before(now) {
 		arrival = r.Timestamp
 	}
+	// A shipper's clock behind the host's must not make a true positive
+	// look like a future event: the arrival is never before the event
+	// (CheckEventTime above bounds the event by the wall clock).
+	if t := w.ev.Time; arrival.Before(t) {
+		arrival = t
+		if now.Before(t) {
+			arrival = now
+		}
+	}
 	switch outcome {
 	case decode.OutcomeEvent:
 		n.events++
@@ -433,9 +470,13 @@ func (w *worker) drainReady(b *batch, now time.Time, n *stepCounts) {
 		}
 		w.apply(b, at, outcome, derr, now, n)
 	}
-	if w.dec.InFlight() == 0 {
-		w.held = nil
-	}
+}
+
+// endReplay keeps, of the assemblies the replay rebuilt, those open at the
+// last flush.
+func (w *worker) endReplay() {
+	w.dec.KeepOnly(w.restoredOpen)
+	w.replaying = false
 }
 
 func (b *batch) deadLetter(r *kgo.Record, reason string) {
@@ -476,9 +517,20 @@ func (w *worker) flushChangelog() []*kgo.Record {
 	for _, c := range w.pending {
 		recs = append(recs, &kgo.Record{Topic: w.p.cfg.ChangelogTopic, Partition: w.tp.partition, Key: c.Key, Value: c.Value})
 	}
+	if w.dec.Assembles() {
+		// The assemblies open now, so that a restart drops the ones it
+		// rebuilds but had applied (see endReplay).
+		if ids := strings.Join(w.dec.OpenAssemblies(), "\n"); ids != "" || w.openWritten {
+			recs = append(recs, &kgo.Record{Topic: w.p.cfg.ChangelogTopic, Partition: w.tp.partition,
+				Key: []byte(openAssembliesKey), Value: []byte(ids)})
+			w.openWritten = ids != ""
+		}
+	}
 	if w.unflushed != nil {
 		recs = append(recs, &kgo.Record{Topic: w.p.cfg.ChangelogTopic, Partition: w.tp.partition,
-			Key: []byte(offsetKey), Value: encodeOffset(w.nextOffset)})
+			// Never below the restored offset: the state already reflects
+			// everything before it, even while those records are replayed.
+			Key: []byte(offsetKey), Value: encodeOffset(max(w.nextOffset, w.skipBelow))})
 	}
 	clear(w.pendingAt)
 	w.pending = w.pending[:0]
@@ -513,11 +565,12 @@ func buildDeadLetter(topic string, r *kgo.Record, reason, cause string, maxValue
 	if len(key) > maxErrorHeader {
 		key = key[:maxErrorHeader]
 	}
+	// Each header costs its framing too: count it, and their number.
 	size := 0
 	for _, h := range r.Headers {
-		size += len(h.Key) + len(h.Value)
+		size += len(h.Key) + len(h.Value) + headerOverhead
 	}
-	if size <= maxSourceHeaders {
+	if size <= maxSourceHeaders && len(r.Headers) <= maxSourceHeaderCount {
 		headers = append(headers, r.Headers...)
 	} else {
 		headers = append(headers, kgo.RecordHeader{Key: HeaderDLQHeadersDropped, Value: []byte(strconv.Itoa(len(r.Headers)))})

@@ -7,6 +7,7 @@ package processor
 import (
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Detection metadata, as published in ESCU.
@@ -173,4 +174,49 @@ var (
 // ValidEventTime reports whether t is within [MinEventTime, MaxEventTime].
 func ValidEventTime(t time.Time) bool {
 	return !t.Before(MinEventTime) && !t.After(MaxEventTime)
+}
+
+// Bounds of what window state keeps of an event's strings: a little more
+// than a risk record carries (8 KiB command lines, 1 KiB other values), so
+// that the record's own cut still shows, while one hostile event cannot make
+// a state entry (a changelog record) larger than Kafka accepts. Matching
+// reads the whole event first. Two groups whose keys differ only beyond
+// these bounds are one group.
+const (
+	MaxStateCommandLine = 8<<10 + 4
+	MaxStateValue       = 1<<10 + 4
+)
+
+// boundKey cuts the by-clause values to the state bounds.
+func boundKey(k GroupKey) GroupKey {
+	k.Dest = boundString(k.Dest, MaxStateValue)
+	k.User = boundString(k.User, MaxStateValue)
+	k.ParentProcessName = boundString(k.ParentProcessName, MaxStateValue)
+	k.ProcessName = boundString(k.ProcessName, MaxStateValue)
+	k.Process = boundString(k.Process, MaxStateCommandLine)
+	k.ProcessID = boundString(k.ProcessID, MaxStateValue)
+	k.ParentProcessID = boundString(k.ParentProcessID, MaxStateValue)
+	return k
+}
+
+// boundContext returns the context fields a group keeps, cut to the state
+// bounds.
+func boundContext(e *Event) Event {
+	return Event{
+		ParentProcess:     boundString(e.ParentProcess, MaxStateCommandLine),
+		ProcessPath:       boundString(e.ProcessPath, MaxStateValue),
+		ParentProcessPath: boundString(e.ParentProcessPath, MaxStateValue),
+		OriginalFileName:  boundString(e.OriginalFileName, MaxStateValue),
+	}
+}
+
+// boundString cuts s to at most n bytes, on a UTF-8 sequence start.
+func boundString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

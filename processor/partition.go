@@ -523,7 +523,8 @@ func (p *Partition) add(e *Event, t int64, out []Result) []Result {
 	p.stats.Matched++
 	start := p.windowStart(t)
 	end := start + p.window
-	key := KeyOf(e)
+	key := boundKey(KeyOf(e))
+	ctx := boundContext(e)
 	hw := hostWindow{dest: key.Dest, start: start}
 	w := p.windows[hw]
 	if w != nil {
@@ -542,10 +543,10 @@ func (p *Partition) add(e *Event, t int64, out []Result) []Result {
 			WindowStart:       fromNanos(start),
 			WindowEnd:         fromNanos(end),
 			Emission:          EmissionLate,
-			ParentProcess:     e.ParentProcess,
-			ProcessPath:       e.ProcessPath,
-			ParentProcessPath: e.ParentProcessPath,
-			OriginalFileName:  e.OriginalFileName,
+			ParentProcess:     ctx.ParentProcess,
+			ProcessPath:       ctx.ProcessPath,
+			ParentProcessPath: ctx.ParentProcessPath,
+			OriginalFileName:  ctx.OriginalFileName,
 		})
 		if h != nil {
 			out = p.advanceHost(h, t, out)
@@ -574,10 +575,10 @@ func (p *Partition) add(e *Event, t int64, out []Result) []Result {
 		count:             1,
 		first:             t,
 		last:              t,
-		parentProcess:     e.ParentProcess,
-		processPath:       e.ProcessPath,
-		parentProcessPath: e.ParentProcessPath,
-		originalFileName:  e.OriginalFileName,
+		parentProcess:     ctx.ParentProcess,
+		processPath:       ctx.ProcessPath,
+		parentProcessPath: ctx.ParentProcessPath,
+		originalFileName:  ctx.OriginalFileName,
 	}
 	p.addGroup(w, g)
 	p.markDirty(g)

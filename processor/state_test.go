@@ -340,3 +340,26 @@ func TestRestoreRejectsCorruptValues(t *testing.T) {
 		}
 	})
 }
+
+// TestHugeEventStateBounded: a matching event with a 1 MB command line and
+// host name makes a group whose key and changelog entry stay within the
+// state bounds (a Kafka record could not hold it otherwise); matching read
+// the whole event.
+func TestHugeEventStateBounded(t *testing.T) {
+	p := newTestPartition(t, nil)
+	e := positive("web-1", "100", at(10, 0, 0, 0))
+	e.Process += " #" + strings.Repeat("A", 1<<20)
+	e.Dest = strings.Repeat("h", 400_000)
+	rs := process(p, e)
+	if len(rs) != 1 {
+		t.Fatalf("results %+v", rs)
+	}
+	if k := rs[0].Key; len(k.Process) > MaxStateCommandLine || len(k.Dest) > MaxStateValue {
+		t.Fatalf("result key holds %d and %d bytes, bounds %d and %d", len(k.Process), len(k.Dest), MaxStateCommandLine, MaxStateValue)
+	}
+	for _, c := range p.DrainChanges(nil) {
+		if len(c.Key)+len(c.Value) > 64<<10 {
+			t.Fatalf("state entry of %d bytes", len(c.Key)+len(c.Value))
+		}
+	}
+}

@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/sshlateral/sshlateral/processor"
@@ -57,10 +58,12 @@ type AuditStats struct {
 
 // auditAsm is one open assembly.
 type auditAsm struct {
-	serial  uint64
-	t       time.Time
-	arrived time.Time
-	records int
+	serial uint64
+	// firstPos is the caller's position (SetPosition) of the first record.
+	firstPos int64
+	t        time.Time
+	arrived  time.Time
+	records  int
 
 	haveSyscall, exec, success, haveExecve bool
 	// full is set when a record came through DecodeFull: the assembly is
@@ -212,7 +215,7 @@ func (d *Decoder) decodeAuditd(line []byte, ev *processor.Event, prefilter bool)
 			return OutcomeSkip, nil
 		}
 		a = s.get()
-		a.serial, a.t, a.arrived = serial, t, d.now()
+		a.serial, a.t, a.arrived, a.firstPos = serial, t, d.now(), d.pos
 		a.node = append(a.node, node...)
 		s.open = append(s.open, a)
 	}
@@ -540,3 +543,57 @@ func (a *auditAsm) add(typ, body []byte) error {
 // Expire and Ready, holds back offsets while InFlight is non-zero, and
 // feeds it again the records before a restored offset.
 func (d *Decoder) Assembles() bool { return d.format == FormatAuto || d.format == FormatAuditd }
+
+// SetPosition tells the decoder the caller's position of the next record
+// (a Kafka offset): an assembly remembers where its first record was, for
+// HeldFrom.
+func (d *Decoder) SetPosition(pos int64) { d.pos = pos }
+
+// HeldFrom returns the position of the first record of the oldest assembly
+// not yet handed out (open or completed): a consumer must not commit past
+// it. ok is false when none is.
+func (d *Decoder) HeldFrom() (pos int64, ok bool) {
+	for _, l := range [][]*auditAsm{d.audit.open, d.audit.ready} {
+		for _, a := range l {
+			if !ok || a.firstPos < pos {
+				pos, ok = a.firstPos, true
+			}
+		}
+	}
+	return pos, ok
+}
+
+// OpenAssemblies returns the ids of the open assemblies (node, stamp and
+// serial), for a consumer to store with its state: after a restart, records
+// read again to rebuild them may also rebuild assemblies that completed and
+// were applied before; KeepOnly drops those.
+func (d *Decoder) OpenAssemblies() []string {
+	ids := make([]string, 0, len(d.audit.open))
+	for _, a := range d.audit.open {
+		ids = append(ids, a.id())
+	}
+	return ids
+}
+
+// KeepOnly drops the open assemblies whose id is not in ids, and every
+// completed one not yet handed out.
+func (d *Decoder) KeepOnly(ids map[string]bool) {
+	s := &d.audit
+	keep := s.open[:0]
+	for _, a := range s.open {
+		if ids[a.id()] {
+			keep = append(keep, a)
+		} else {
+			s.free = append(s.free, a)
+		}
+	}
+	clear(s.open[len(keep):])
+	s.open = keep
+	s.free = append(s.free, s.ready...)
+	clear(s.ready)
+	s.ready = s.ready[:0]
+}
+
+func (a *auditAsm) id() string {
+	return string(a.node) + "/" + strconv.FormatInt(a.t.UnixNano(), 10) + "/" + strconv.FormatUint(a.serial, 10)
+}

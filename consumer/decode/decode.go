@@ -182,8 +182,10 @@ type Decoder struct {
 	fbHost    []byte
 	fbHostSet bool
 
-	// audit holds the open auditd assemblies.
+	// audit holds the open auditd assemblies; pos is the caller's position
+	// of the record being decoded (SetPosition).
 	audit auditState
+	pos   int64
 }
 
 // Option configures a Decoder.
