@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sshlateral/sshlateral/consumer"
+	"github.com/sshlateral/sshlateral/integration/escurow"
 )
 
 // The Kafka Streams peer (integration/kstreams, docs/kafka-streams-peer.md)
@@ -49,17 +50,8 @@ type peerSummary struct {
 
 // peerRow is one output row of the peer.
 type peerRow struct {
-	Dest              string `json:"dest"`
-	User              string `json:"user"`
-	ParentProcessName string `json:"parent_process_name"`
-	ProcessName       string `json:"process_name"`
-	Process           string `json:"process"`
-	ProcessID         string `json:"process_id"`
-	ParentProcessID   string `json:"parent_process_id"`
-	Count             int64  `json:"count"`
-	FirstTime         string `json:"firstTime"`
-	LastTime          string `json:"lastTime"`
-	WindowStart       string `json:"window_start"`
+	escurow.Row
+	WindowStart string `json:"window_start"`
 }
 
 // peerPhase runs the peer jar on the loaded topic with a fresh application

@@ -118,10 +118,15 @@ func (d *Decoder) AuditStats() AuditStats { return d.audit.stats }
 // timeout at now, or all of them when now is the zero time (the end of an
 // input), and returns how many completed assemblies are waiting for Ready.
 func (d *Decoder) Expire(now time.Time) int {
-	s := &d.audit
+	d.audit.timeOut(func(a *auditAsm) bool { return now.IsZero() || now.Sub(a.arrived) >= auditTimeout })
+	return len(d.audit.ready)
+}
+
+// timeOut completes the open assemblies done says are over, in order.
+func (s *auditState) timeOut(done func(*auditAsm) bool) {
 	keep := s.open[:0]
 	for _, a := range s.open {
-		if now.IsZero() || now.Sub(a.arrived) >= auditTimeout {
+		if done(a) {
 			s.stats.TimedOut++
 			s.ready = append(s.ready, a)
 		} else {
@@ -130,7 +135,6 @@ func (d *Decoder) Expire(now time.Time) int {
 	}
 	clear(s.open[len(keep):])
 	s.open = keep
-	return len(s.ready)
 }
 
 // Ready decodes the next completed assembly into ev, like Decode; ok is
@@ -190,17 +194,7 @@ func (d *Decoder) decodeAuditd(line []byte, ev *processor.Event, prefilter bool)
 	// this record will get no more records. Completing it now, in stream
 	// order, keeps an event without EOE from waiting for the wall-clock
 	// timeout (and its window from closing before it arrives).
-	keep := s.open[:0]
-	for _, o := range s.open {
-		if bytes.Equal(o.node, node) && t.Sub(o.t) >= auditTimeout {
-			s.stats.TimedOut++
-			s.ready = append(s.ready, o)
-		} else {
-			keep = append(keep, o)
-		}
-	}
-	clear(s.open[len(keep):])
-	s.open = keep
+	s.timeOut(func(o *auditAsm) bool { return bytes.Equal(o.node, node) && t.Sub(o.t) >= auditTimeout })
 	var a *auditAsm
 	for _, o := range s.open {
 		if o.serial == serial && o.t.Equal(t) {
