@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/sshlateral/sshlateral/integration/kafkaimage"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -231,26 +232,7 @@ func startKafka(t *testing.T) testBroker {
 	// The names are the official image's (KIP-975); kafkaimage/entrypoint.sh
 	// reads the same ones. Log dirs stay at each image's default inside the
 	// container filesystem, which survives a stop and start.
-	env := map[string]string{
-		"KAFKA_NODE_ID":                                          "1",
-		"KAFKA_PROCESS_ROLES":                                    "broker,controller",
-		"KAFKA_LISTENERS":                                        "PLAINTEXT://" + seed + ",CONTROLLER://" + controller,
-		"KAFKA_ADVERTISED_LISTENERS":                             "PLAINTEXT://" + seed,
-		"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP":                   "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-		"KAFKA_CONTROLLER_LISTENER_NAMES":                        "CONTROLLER",
-		"KAFKA_INTER_BROKER_LISTENER_NAME":                       "PLAINTEXT",
-		"KAFKA_CONTROLLER_QUORUM_VOTERS":                         "1@" + controller,
-		"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":                 "1",
-		"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR":         "1",
-		"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR":                    "1",
-		"KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
-		"KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR":            "1",
-		"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS":                 "0",
-		"KAFKA_NUM_PARTITIONS":                                   "1",
-		// kfake does not auto-create topics either; a scenario that forgets
-		// createTopic fails on both brokers alike.
-		"KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
-	}
+	env := kafkaimage.Env(seed, controller)
 
 	start := time.Now()
 	ctr, err := runHostContainer(t, image, env, kafkaStartTimeout, kafkaReady{seed: seed, timeout: kafkaReadyTimeout})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/sshlateral/sshlateral/integration/kafkaimage"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -50,24 +51,8 @@ func startKafkaContainer(ctx context.Context, image string, logw io.Writer) (*co
 	seed := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	controller := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
 	// Variable names of the official image (KIP-975); kafkaimage reads the same.
-	env := map[string]string{
-		"KAFKA_NODE_ID":                                          "1",
-		"KAFKA_PROCESS_ROLES":                                    "broker,controller",
-		"KAFKA_LISTENERS":                                        "PLAINTEXT://" + seed + ",CONTROLLER://" + controller,
-		"KAFKA_ADVERTISED_LISTENERS":                             "PLAINTEXT://" + seed,
-		"KAFKA_LISTENER_SECURITY_PROTOCOL_MAP":                   "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-		"KAFKA_CONTROLLER_LISTENER_NAMES":                        "CONTROLLER",
-		"KAFKA_INTER_BROKER_LISTENER_NAME":                       "PLAINTEXT",
-		"KAFKA_CONTROLLER_QUORUM_VOTERS":                         "1@" + controller,
-		"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR":                 "1",
-		"KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR":         "1",
-		"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR":                    "1",
-		"KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
-		"KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR":            "1",
-		"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS":                 "0",
-		"KAFKA_NUM_PARTITIONS":                                   "1",
-		"KAFKA_AUTO_CREATE_TOPICS_ENABLE":                        "false",
-	}
+	env := kafkaimage.Env(seed, controller)
+
 	start := time.Now()
 	ctr, err := testcontainers.Run(ctx, image,
 		testcontainers.WithEnv(env),
