@@ -179,7 +179,7 @@ func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 	fs.Float64Var(&g.PositiveRate, "positive-rate", g.PositiveRate, "fraction of records that match the detection")
 	fs.Float64Var(&g.SSHRate, "ssh-rate", g.SSHRate, "fraction of records whose process is ssh, matching or not")
 	fs.Float64Var(&g.SSHDRate, "sshd-rate", g.SSHDRate, "fraction of other records started by an sshd session (they contain \"ssh\" and pass the prefilter)")
-	fs.StringVar(&g.Format, "format", g.Format, "input format: sysmon or cim")
+	fs.StringVar(&g.Format, "format", g.Format, "input format: sysmon, cim, envelope, hec, ecs or ocsf")
 	fs.IntVar(&g.RecordSize, "record-size", 0, "approximate bytes per record, padded with a long parent command line (0: natural, about 1.5 KB for sysmon)")
 	fs.DurationVar(&g.Span, "span", g.Span, "event time covered by the stream (windows close inside it)")
 	fs.Uint64Var(&g.Seed, "seed", g.Seed, "random seed of the stream")

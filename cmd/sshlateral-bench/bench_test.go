@@ -55,7 +55,7 @@ func generate(t testing.TB, cfg genConfig) []genRecord {
 // and matcher: every record decodes, its kind agrees with the matcher, and
 // the fields the bench joins on (host, pid, time) survive decoding.
 func TestGeneratedRecordsDecode(t *testing.T) {
-	for _, format := range []string{"sysmon", "cim"} {
+	for _, format := range genFormats {
 		t.Run(format, func(t *testing.T) {
 			cfg := testGenConfig(t, format, 2000)
 			f, err := decode.ParseFormat(format)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -28,8 +30,11 @@ type genConfig struct {
 	// session: they carry "ssh" in their bytes, as interactive work on a
 	// server does. Default 0.02.
 	SSHDRate float64
-	// Format is "sysmon" (syslog line with Sysmon XML) or "cim" (one JSON
-	// object). Default "sysmon".
+	// Format is "sysmon" (syslog line with Sysmon XML), "cim" (one JSON
+	// object), "envelope" (the Sysmon line in a shipper's JSON "message"),
+	// "hec" (the Sysmon line as a Splunk HEC event), "ecs" or "ocsf" (the
+	// event in that schema). auditd is not generated: its events span
+	// several records. Default "sysmon".
 	Format string
 	// RecordSize pads records towards this many bytes with a longer parent
 	// command line (a JVM class path); records never shrink below their
@@ -76,8 +81,8 @@ func (c genConfig) validate() error {
 	if c.SSHDRate < 0 || c.SSHDRate > 1 {
 		bad("--sshd-rate: must be in [0, 1], got %g", c.SSHDRate)
 	}
-	if c.Format != "sysmon" && c.Format != "cim" {
-		bad("--format: want sysmon or cim, got %q", c.Format)
+	if !slices.Contains(genFormats, c.Format) {
+		bad("--format: want one of %s, got %q", strings.Join(genFormats, ", "), c.Format)
 	}
 	if c.RecordSize < 0 {
 		bad("--record-size: must not be negative, got %d", c.RecordSize)
@@ -111,9 +116,10 @@ type genRecord struct {
 
 // generator builds records one at a time into a caller's buffer.
 type generator struct {
-	cfg   genConfig
-	rng   *rand.Rand
-	hosts []string
+	cfg     genConfig
+	rng     *rand.Rand
+	hosts   []string
+	scratch []byte // the inner Sysmon line of an envelope
 }
 
 func newGenerator(cfg genConfig) (*generator, error) {
@@ -169,9 +175,16 @@ func (g *generator) next(buf []byte, i int, t time.Time) ([]byte, genRecord) {
 	host := g.hosts[g.rng.IntN(len(g.hosts))]
 	p := g.process(kind, i, host)
 	start := len(buf)
-	if g.cfg.Format == "cim" {
+	switch g.cfg.Format {
+	case "cim":
 		buf = g.appendCIM(buf, &p, host, t)
-	} else {
+	case "envelope", "hec":
+		buf = g.appendWrapped(buf, &p, host, t, i)
+	case "ecs":
+		buf = g.appendECS(buf, &p, host, t)
+	case "ocsf":
+		buf = g.appendOCSF(buf, &p, host, t)
+	default:
 		buf = g.appendSysmon(buf, &p, host, t, i)
 	}
 	rec := genRecord{
@@ -389,6 +402,106 @@ func (g *generator) appendCIM(buf []byte, p *proc, host string, t time.Time) []b
 	natural := len(buf) - start + len(p.parentCmd) + 4
 	buf = strconv.AppendQuote(buf, g.parentCmd(p, natural))
 	return append(buf, '}')
+}
+
+// genFormats are the input formats the generator writes.
+var genFormats = []string{"sysmon", "cim", "envelope", "hec", "ecs", "ocsf"}
+
+// appendWrapped writes the Sysmon line of the record inside a JSON
+// envelope: Vector's {"host","message"} or Splunk HEC's {"host","time","event"}.
+func (g *generator) appendWrapped(buf []byte, p *proc, host string, t time.Time, i int) []byte {
+	g.scratch = g.appendSysmon(g.scratch[:0], p, host, t, i)
+	start := len(buf)
+	buf = append(buf, `{"host":`...)
+	p.hostOff = len(buf) - start + 1
+	buf = strconv.AppendQuote(buf, host)
+	if g.cfg.Format == "hec" {
+		buf = append(buf, `,"sourcetype":"sysmon:linux","time":`...)
+		buf = strconv.AppendFloat(buf, float64(t.UnixMilli())/1000, 'f', 3, 64)
+		buf = append(buf, `,"event":`...)
+	} else {
+		buf = append(buf, `,"source_type":"file","message":`...)
+	}
+	buf = appendJSONString(buf, g.scratch)
+	return append(buf, '}')
+}
+
+// appendECS writes the record as an Elastic Agent process start event.
+func (g *generator) appendECS(buf []byte, p *proc, host string, t time.Time) []byte {
+	start := len(buf)
+	buf = append(buf, `{"host":{"name":`...)
+	p.hostOff = len(buf) - start + 1
+	buf = strconv.AppendQuote(buf, host)
+	buf = append(buf, `},"@timestamp":"`...)
+	buf = t.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000Z")
+	buf = append(buf, `","event":{"category":["process"],"type":["start"],"kind":"event"},"user":{"name":`...)
+	buf = strconv.AppendQuote(buf, p.user)
+	buf = append(buf, `},"process":{"pid":`...)
+	buf = append(buf, p.pid...)
+	buf = append(buf, `,"executable":`...)
+	buf = strconv.AppendQuote(buf, p.image)
+	buf = append(buf, `,"name":`...)
+	buf = strconv.AppendQuote(buf, basename(p.image))
+	buf = append(buf, `,"command_line":`...)
+	buf = strconv.AppendQuote(buf, p.cmd)
+	buf = append(buf, `,"parent":{"pid":`...)
+	buf = append(buf, p.ppid...)
+	buf = append(buf, `,"executable":`...)
+	buf = strconv.AppendQuote(buf, p.parentImage)
+	buf = append(buf, `,"name":`...)
+	buf = strconv.AppendQuote(buf, basename(p.parentImage))
+	buf = append(buf, `,"command_line":`...)
+	natural := len(buf) - start + len(p.parentCmd) + 6
+	buf = strconv.AppendQuote(buf, g.parentCmd(p, natural))
+	return append(buf, "}}}"...)
+}
+
+// appendOCSF writes the record as an OCSF Process Activity (Launch).
+func (g *generator) appendOCSF(buf []byte, p *proc, host string, t time.Time) []byte {
+	start := len(buf)
+	buf = append(buf, `{"device":{"hostname":`...)
+	p.hostOff = len(buf) - start + 1
+	buf = strconv.AppendQuote(buf, host)
+	buf = append(buf, `,"os":{"type":"Linux"}},"class_uid":1007,"activity_id":1,"time":`...)
+	buf = strconv.AppendInt(buf, t.UnixMilli(), 10)
+	buf = append(buf, `,"actor":{"user":{"name":`...)
+	buf = strconv.AppendQuote(buf, p.user)
+	buf = append(buf, `}},"process":{"pid":`...)
+	buf = append(buf, p.pid...)
+	buf = append(buf, `,"name":`...)
+	buf = strconv.AppendQuote(buf, basename(p.image))
+	buf = append(buf, `,"cmd_line":`...)
+	buf = strconv.AppendQuote(buf, p.cmd)
+	buf = append(buf, `,"file":{"path":`...)
+	buf = strconv.AppendQuote(buf, p.image)
+	buf = append(buf, `},"parent_process":{"pid":`...)
+	buf = append(buf, p.ppid...)
+	buf = append(buf, `,"name":`...)
+	buf = strconv.AppendQuote(buf, basename(p.parentImage))
+	buf = append(buf, `,"file":{"path":`...)
+	buf = strconv.AppendQuote(buf, p.parentImage)
+	buf = append(buf, `},"cmd_line":`...)
+	natural := len(buf) - start + len(p.parentCmd) + 6
+	buf = strconv.AppendQuote(buf, g.parentCmd(p, natural))
+	return append(buf, "}}}"...)
+}
+
+// appendJSONString appends s as a JSON string: the escapes JSON requires and
+// nothing more (a shipper writes the line as it was).
+func appendJSONString(buf, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	buf = append(buf, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			buf = append(buf, '\\', c)
+		case c < 0x20:
+			buf = append(buf, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return append(buf, '"')
 }
 
 func basename(path string) string {

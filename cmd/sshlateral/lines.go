@@ -107,7 +107,17 @@ func newHostKeyer() (*hostKeyer, error) {
 
 // key returns the host of line, or nil when the line has none (banners,
 // undecodable records: they are still produced, and dead-lettered later).
+// An auditd line is one part of an event: all parts of a node share its
+// name as key (a log without node= names one host: "auditd"), so that they
+// are assembled in one partition.
 func (h *hostKeyer) key(line []byte) []byte {
+	if rest, ok := bytes.CutPrefix(line, []byte("node=")); ok {
+		node, _, _ := bytes.Cut(rest, []byte(" "))
+		return node
+	}
+	if bytes.HasPrefix(line, []byte("type=")) {
+		return []byte("auditd")
+	}
 	h.ev = processor.Event{}
 	outcome, err := h.dec.DecodeFull(line, &h.ev)
 	if err != nil || outcome != decode.OutcomeEvent || h.ev.Dest == "" {

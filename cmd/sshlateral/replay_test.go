@@ -95,3 +95,27 @@ func TestRebaserAimsFirstEventAtNow(t *testing.T) {
 		t.Fatalf("first event rebased to %s, want %s", got, now)
 	}
 }
+
+// TestReplayKeysByHost: replay keys each record by its host, so that a
+// host's events (and an auditd event's several records) share a partition.
+func TestReplayKeysByHost(t *testing.T) {
+	k, err := newHostKeyer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, line, want string
+	}{
+		{"sysmon", `<Event><System><EventID>1</EventID><Computer>web-01</Computer></System><EventData><Data Name="UtcTime">2026-11-02 10:00:00.100</Data><Data Name="Image">/usr/bin/ls</Data></EventData></Event>`, "web-01"},
+		{"cim", `{"_time":"2026-11-02T10:00:00Z","dest":"db-02","process_name":"ls"}`, "db-02"},
+		{"auditd with node", `node=web-03 type=SYSCALL msg=audit(1793613600.100:7): arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=2 comm="ls" exe="/usr/bin/ls"`, "web-03"},
+		{"auditd part without node", `type=EXECVE msg=audit(1793613600.100:7): argc=1 a0="ls"`, "auditd"},
+		{"banner", `Nov  2 10:00:00 web-01 sysmon: Sysmon started`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(k.key([]byte(tc.line))); got != tc.want {
+				t.Fatalf("key %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
