@@ -26,20 +26,23 @@ type delivery interface {
 // waits for the broker's acknowledgement of each, and only then marks the
 // batch's last offset for commit. Outputs go first: a crash in between
 // repeats outputs (harmless, same alert ids) rather than losing them.
+//
+// It writes and marks through the client of the worker's assignment: the
+// group may assign partitions (and workers may tick) before NewClient has
+// returned.
 type atLeastOnce struct {
-	p  *Pipeline
-	cl *kgo.Client
-	w  *producer.SyncWriter
+	p *Pipeline
 }
 
 func (d *atLeastOnce) deliver(ctx context.Context, w *worker, b *batch) error {
-	if err := d.w.Write(ctx, b.risk); err != nil {
+	wr := producer.NewSyncWriter(w.cl)
+	if err := wr.Write(ctx, b.risk); err != nil {
 		return err
 	}
-	if err := d.writeDeadLetters(ctx, w, b); err != nil {
+	if err := d.writeDeadLetters(ctx, wr, w, b); err != nil {
 		return err
 	}
-	if err := d.w.Write(ctx, b.changelog); err != nil {
+	if err := wr.Write(ctx, b.changelog); err != nil {
 		return err
 	}
 	w.acknowledged(b)
@@ -50,7 +53,7 @@ func (d *atLeastOnce) deliver(ctx context.Context, w *worker, b *batch) error {
 		// Another partition failed: the pipeline commits nothing more.
 		return errStopped
 	}
-	d.cl.MarkCommitRecords(b.last)
+	w.cl.MarkCommitRecords(b.last)
 	return nil
 }
 
@@ -59,13 +62,13 @@ func (d *atLeastOnce) deliver(ctx context.Context, w *worker, b *batch) error {
 // written again with headers only; if even that fails it is counted and
 // logged with its source offset, and the pipeline goes on: a record that
 // cannot be dead-lettered must not stop the partition forever.
-func (d *atLeastOnce) writeDeadLetters(ctx context.Context, w *worker, b *batch) error {
+func (d *atLeastOnce) writeDeadLetters(ctx context.Context, wr *producer.SyncWriter, w *worker, b *batch) error {
 	if len(b.deadLetters) == 0 {
 		return nil
 	}
 	kept := b.deadLetters[:0]
 	keptReasons := b.reasons[:0:0]
-	for i, res := range d.w.WriteAll(ctx, b.deadLetters) {
+	for i, res := range wr.WriteAll(ctx, b.deadLetters) {
 		if res.Err == nil {
 			kept = append(kept, res.Record)
 			keptReasons = append(keptReasons, b.reasons[i])
@@ -75,7 +78,7 @@ func (d *atLeastOnce) writeDeadLetters(ctx context.Context, w *worker, b *batch)
 			return fmt.Errorf("dead letter for offset %s: %w", headerValue(res.Record, HeaderSourceOffset), res.Err)
 		}
 		bare := stripValue(res.Record)
-		if err := d.w.Write(ctx, []*kgo.Record{bare}); err == nil {
+		if err := wr.Write(ctx, []*kgo.Record{bare}); err == nil {
 			kept = append(kept, bare)
 			keptReasons = append(keptReasons, b.reasons[i])
 			continue
@@ -118,7 +121,6 @@ func (p *Pipeline) runAtLeastOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
-	d.cl, d.w = cl, producer.NewSyncWriter(cl)
 
 	pollCtx, cancelPoll := context.WithCancel(ctx)
 	defer cancelPoll()

@@ -95,7 +95,7 @@ func restoredWorker(t *testing.T, cfg Config, cl *kgo.Client, persist bool) (*wo
 	p := newPipeline(t, cfg)
 	rec := &recorder{}
 	if persist {
-		rec.next = &atLeastOnce{p: p, cl: cl, w: producer.NewSyncWriter(cl)}
+		rec.next = &atLeastOnce{p: p}
 	}
 	w := p.newWorker(cl, rec, 0)
 	if err := w.restore(context.Background()); err != nil {
