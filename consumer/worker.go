@@ -131,6 +131,12 @@ type worker struct {
 	pendingAt map[string]int
 	unflushed *kgo.Record
 	lastFlush time.Time
+
+	// With InputKeying any, split is stage 1's progress (it matches and
+	// re-keys instead of windowing) and merge stage 2's view of stage 1
+	// (repartition.go); both nil otherwise.
+	split *splitState
+	merge *mergeState
 }
 
 // batch is what one job produced, handed to the delivery as a whole.
@@ -152,6 +158,12 @@ func (p *Pipeline) newWorker(cl *kgo.Client, d delivery, partition int32) *worke
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		highWater: -1,
+	}
+	switch p.stage {
+	case stageSplit:
+		w.split = newSplitState(p, partition)
+	case stageMerge:
+		w.merge = newMergeState(p)
 	}
 	w.state.Store(int32(StateRestoring))
 	w.publishStats()
@@ -250,6 +262,12 @@ func (w *worker) restore(ctx context.Context) error {
 		return fmt.Errorf("partition %d state: %w", w.tp.partition, err)
 	}
 	for _, c := range st.changes {
+		if w.merge != nil && isSourceKey(c.Key) {
+			if err := w.merge.restore(c); err != nil {
+				return fmt.Errorf("restore changelog topic %s partition %d: %w", w.p.cfg.ChangelogTopic, w.tp.partition, err)
+			}
+			continue
+		}
 		if err := part.Restore(c); err != nil {
 			return fmt.Errorf("restore changelog topic %s partition %d: %w", w.p.cfg.ChangelogTopic, w.tp.partition, err)
 		}
@@ -266,6 +284,9 @@ func (w *worker) restore(ctx context.Context) error {
 	// The replayed changes are already in the changelog.
 	w.changes = part.DrainChanges(w.changes[:0])
 	w.lastFlush = time.Now()
+	if w.split != nil {
+		w.split.begin(ctx, w)
+	}
 	w.p.cfg.Logger.Info("partition restored", "topic", w.tp.topic, "partition", w.tp.partition,
 		"restored_entries", len(st.changes), "resume_offset", st.nextOffset)
 	return nil
@@ -307,6 +328,9 @@ func (w *worker) handle(ctx context.Context, j job) error {
 // step runs the detection over recs (nil on a tick) and returns the records
 // to produce: risk records and dead letters, then changelog records.
 func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
+	if w.split != nil {
+		return w.splitStep(recs, now), nil
+	}
 	b := &batch{}
 	w.results = w.results[:0]
 	var events, prefiltered int64
@@ -317,30 +341,16 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 			continue
 		}
 		w.lastEvent = now
-		if len(r.Value) > w.p.cfg.MaxRecordBytes {
-			b.deadLetter(w.deadLetter(r, DLQReasonTooLarge,
-				fmt.Errorf("record of %d bytes exceeds MaxRecordBytes (%d)", len(r.Value), w.p.cfg.MaxRecordBytes)), DLQReasonTooLarge)
+		if w.merge != nil {
+			// Stage 2: a match or progress marker from stage 1.
+			events += w.merge.apply(w, r, now, b)
 			continue
 		}
-		outcome, derr := w.decode(r.Value, &w.ev)
-		if derr == nil && outcome != decode.OutcomeSkip {
-			derr = processor.CheckEventTime(w.ev.Time, now, w.p.cfg.Processor.MaxFuture)
-		}
-		if derr != nil {
-			reason := DLQReasonDecode
-			if errors.Is(derr, processor.ErrFutureEventTime) {
-				reason = DLQReasonFuture
-			}
-			b.deadLetter(w.deadLetter(r, reason, derr), reason)
+		outcome, ok := w.admit(r, now, b)
+		if !ok {
 			continue
 		}
-		// The record's append time, never later than now, is its
-		// arrival: a backlog read at once must not look like live data
-		// to the partition clock.
-		arrival := now
-		if !r.Timestamp.IsZero() && r.Timestamp.Before(now) {
-			arrival = r.Timestamp
-		}
+		arrival := arrivalOf(r, now)
 		switch outcome {
 		case decode.OutcomeEvent:
 			events++
@@ -373,6 +383,40 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 	return b, nil
 }
 
+// admit decodes r into w.ev and checks its event time; a record that fails
+// (too large, undecodable, out of range, too far ahead) is added to b as a
+// dead letter and not admitted.
+func (w *worker) admit(r *kgo.Record, now time.Time, b *batch) (decode.Outcome, bool) {
+	if len(r.Value) > w.p.cfg.MaxRecordBytes {
+		b.deadLetter(w.deadLetter(r, DLQReasonTooLarge,
+			fmt.Errorf("record of %d bytes exceeds MaxRecordBytes (%d)", len(r.Value), w.p.cfg.MaxRecordBytes)), DLQReasonTooLarge)
+		return 0, false
+	}
+	outcome, derr := w.decode(r.Value, &w.ev)
+	if derr == nil && outcome != decode.OutcomeSkip {
+		derr = processor.CheckEventTime(w.ev.Time, now, w.p.cfg.Processor.MaxFuture)
+	}
+	if derr != nil {
+		reason := DLQReasonDecode
+		if errors.Is(derr, processor.ErrFutureEventTime) {
+			reason = DLQReasonFuture
+		}
+		b.deadLetter(w.deadLetter(r, reason, derr), reason)
+		return 0, false
+	}
+	return outcome, true
+}
+
+// arrivalOf is r's arrival for the partition clock: its append time, never
+// later than now, so that a backlog read at once does not look like live
+// data.
+func arrivalOf(r *kgo.Record, now time.Time) time.Time {
+	if !r.Timestamp.IsZero() && r.Timestamp.Before(now) {
+		return r.Timestamp
+	}
+	return now
+}
+
 func (b *batch) deadLetter(r *kgo.Record, reason string) {
 	b.deadLetters = append(b.deadLetters, r)
 	b.reasons = append(b.reasons, reason)
@@ -383,6 +427,9 @@ func (b *batch) deadLetter(r *kgo.Record, reason string) {
 func (w *worker) collectChanges() {
 	// Drained even without a changelog, so the changes do not pile up.
 	w.changes = w.part.DrainChanges(w.changes[:0])
+	if w.merge != nil {
+		w.changes = w.merge.drainChanges(w.changes)
+	}
 	if w.p.cfg.DisableChangelog {
 		return
 	}

@@ -1,0 +1,482 @@
+package consumer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/consumer/decode"
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// InputKeying says how the input topic is keyed (docs/repartition.md).
+type InputKeying uint8
+
+const (
+	// KeyingHost: every event of a host is in one input partition (the
+	// input is keyed by host); windows run on the input partitions.
+	KeyingHost InputKeying = iota
+	// KeyingAny: any keying, or none (round-robin shippers). Stage 1
+	// matches on every input partition and writes the matches, keyed by
+	// host, with progress markers to RepartitionTopic; stage 2 windows
+	// them there.
+	KeyingAny
+)
+
+// ParseInputKeying parses "host" or "any", in any case.
+func ParseInputKeying(s string) (InputKeying, error) {
+	switch strings.ToLower(s) {
+	case "host":
+		return KeyingHost, nil
+	case "any":
+		return KeyingAny, nil
+	}
+	return 0, fmt.Errorf("unknown input keying %q (want host or any)", s)
+}
+
+func (k InputKeying) String() string {
+	if k == KeyingAny {
+		return "any"
+	}
+	return "host"
+}
+
+// Set parses s into k, so that *InputKeying is a flag.Value.
+func (k *InputKeying) Set(s string) error {
+	v, err := ParseInputKeying(s)
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// stage is the part a pipeline plays.
+type stage uint8
+
+const (
+	stageWhole stage = iota // InputKeying host: windows on the input
+	stageSplit              // stage 1: match and re-key the input
+	stageMerge              // stage 2: windows on the repartition topic
+)
+
+// stage1Suffix names stage 1's consumer group (and transactional id).
+const stage1Suffix = "-stage1"
+
+// splitStages turns p into stage 2 and gives it its stage-1 pipeline. Both
+// configs derive from p's validated one: stage 1 is its own consumer group
+// over the input, writing the repartition topic, with no window state;
+// stage 2 is the windowed pipeline over the repartition topic.
+func (p *Pipeline) splitStages() {
+	c1 := p.cfg
+	c1.Group += stage1Suffix
+	c1.OutputTopic = p.cfg.RepartitionTopic
+	c1.DisableChangelog, c1.ChangelogTopic = true, ""
+	c1.Suppressor = nil
+	if c1.TransactionalID != "" {
+		c1.TransactionalID += stage1Suffix
+	}
+	c1.Processor.Budget = nil // stage 1 keeps no windows
+	p.split = newPipeline(c1, p.enc)
+	p.split.stage = stageSplit
+	p.stage = stageMerge
+	p.cfg.InputTopic = p.cfg.RepartitionTopic
+}
+
+// repartitionOutput is the repartition topic for stage 1, "" otherwise.
+func (p *Pipeline) repartitionOutput() string {
+	if p.stage == stageSplit {
+		return p.cfg.OutputTopic
+	}
+	return ""
+}
+
+// runStages runs stage 1 and stage 2 until ctx ends or either fails; a
+// failure of one stops the other gracefully.
+func (p *Pipeline) runStages(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, sp := range []*Pipeline{p.split, p} {
+		wg.Go(func() {
+			defer cancel()
+			if err := sp.run(ctx); err != nil {
+				errs[i] = fmt.Errorf("stage %d: %w", i+1, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// mergeStageStats is the view of both stages as one pipeline: input
+// counts from stage 1, results from stage 2, failures from both.
+func mergeStageStats(s1, s2 Stats) Stats {
+	out := s2
+	out.Consumed, out.Events, out.Prefiltered, out.Skipped = s1.Consumed, s1.Events, s1.Prefiltered, s1.Skipped
+	out.Repartitioned = s1.RecordsWritten
+	out.DeadLettered = sumMaps(s1.DeadLettered, s2.DeadLettered)
+	out.KafkaErrors = sumMaps(s1.KafkaErrors, s2.KafkaErrors)
+	out.Rebalances += s1.Rebalances
+	out.CommitFailures += s1.CommitFailures
+	out.Aborts += s1.Aborts
+	out.DeadLetterFailures += s1.DeadLetterFailures
+	out.SessionRestarts += s1.SessionRestarts
+	return out
+}
+
+func sumMaps(a, b map[string]int64) map[string]int64 {
+	out := cloneMap(a)
+	for k, v := range b {
+		out[k] += v
+	}
+	return out
+}
+
+// repartitionPartition is where stage 1 writes a match of host dest: a
+// fixed hash, so that every stage-1 member (and a re-run after a crash)
+// sends a host's matches to the same stage-2 partition.
+func repartitionPartition(dest string, partitions int32) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(dest))
+	return int32(h.Sum32() % uint32(partitions))
+}
+
+// splitState is a stage-1 worker's progress over its input partition: the
+// newest accepted event time, which its markers carry to every stage-2
+// partition.
+type splitState struct {
+	p      *Pipeline
+	source int32
+
+	hasTime bool
+	newest  int64     // newest accepted event time, unix ns
+	arrival time.Time // newest arrival (append time) read
+
+	// caughtUp: the worker has read its partition to the end once. Until
+	// then a source without an event time holds stage 2's marker line
+	// back (its backlog may be old); afterwards it does not.
+	caughtUp bool
+
+	sent       bool // a marker went out (this worker's life)
+	sentTime   int64
+	lastMarker time.Time
+
+	key  []byte // scratch: a match's key
+	recs []*kgo.Record
+}
+
+func newSplitState(p *Pipeline, source int32) *splitState {
+	return &splitState{p: p, source: source}
+}
+
+// begin learns whether the partition starts caught up (nothing to read
+// from the group's committed offset on). Without an answer the source is
+// taken as behind: safe, since its first event time then releases it.
+func (s *splitState) begin(ctx context.Context, w *worker) {
+	topic := w.tp.topic
+	adm := kadm.NewClient(w.cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	var starts kadm.ListedOffsets
+	if err == nil {
+		starts, err = adm.ListStartOffsets(ctx, topic)
+	}
+	var committed kadm.OffsetResponses
+	if err == nil {
+		committed, err = adm.FetchOffsets(ctx, s.p.cfg.Group)
+	}
+	if err != nil {
+		s.p.logs.warn("split-begin", "cannot tell whether the partition is caught up; its markers wait for its first event",
+			"topic", topic, "partition", s.source, "err", err)
+		return
+	}
+	end, _ := ends.Lookup(topic, s.source)
+	next := int64(0)
+	if st, ok := starts.Lookup(topic, s.source); ok {
+		next = st.Offset
+	}
+	if c, ok := committed.Lookup(topic, s.source); ok && c.Err == nil && c.At >= 0 {
+		next = c.At
+	}
+	s.caughtUp = next >= end.Offset
+}
+
+// progress records an accepted event of time t that arrived at arrival.
+// As in Partition.Advance, a time beyond arrival plus MaxFuture moves no
+// clock.
+func (s *splitState) progress(t time.Time, arrival time.Time) {
+	if t.After(arrival.Add(s.p.cfg.Processor.MaxFuture)) {
+		return
+	}
+	if ns := t.UnixNano(); !s.hasTime || ns > s.newest {
+		s.hasTime, s.newest = true, ns
+	}
+	if arrival.After(s.arrival) {
+		s.arrival = arrival
+	}
+}
+
+// splitStep is stage 1's step: decode, prefilter, check the event time
+// (dead letters as in the windowed step), match, and return the matches
+// re-keyed by host for the repartition topic, followed, once per
+// CommitInterval when the source's progress changed, by a marker to every
+// repartition partition. Stage 1 keeps no other state.
+func (w *worker) splitStep(recs []*kgo.Record, now time.Time) *batch {
+	s, cfg := w.split, &w.p.cfg
+	b := &batch{}
+	var events, prefiltered int64
+	for _, r := range recs {
+		w.nextOffset = r.Offset + 1
+		w.consumed++
+		w.lastEvent = now
+		outcome, ok := w.admit(r, now, b)
+		if !ok {
+			continue
+		}
+		arrival := arrivalOf(r, now)
+		switch outcome {
+		case decode.OutcomeEvent:
+			events++
+			if processor.Match(cfg.Processor.Match, &w.ev) {
+				b.risk = append(b.risk, s.matchRecord(r, &w.ev, arrival))
+			}
+			s.progress(w.ev.Time, arrival)
+		case decode.OutcomeNoMatch:
+			prefiltered++
+			s.progress(w.ev.Time, arrival)
+		case decode.OutcomeSkip:
+			w.p.stats.countSkip(w.dec.LastSkipReason())
+		}
+	}
+	if len(recs) > 0 {
+		w.unflushed = recs[len(recs)-1]
+	}
+	if w.highWater >= 0 && w.nextOffset >= w.highWater {
+		s.caughtUp = true
+	}
+	if now.Sub(s.lastMarker) >= cfg.CommitInterval {
+		b.risk = s.appendMarkers(b.risk, now)
+	}
+	w.p.stats.consumed.Add(int64(len(recs)))
+	w.p.stats.events.Add(events)
+	w.p.stats.prefiltered.Add(prefiltered)
+	return b
+}
+
+// matchRecord is the repartition record of matching event e read from r.
+func (s *splitState) matchRecord(r *kgo.Record, e *processor.Event, arrival time.Time) *kgo.Record {
+	dest := e.Dest
+	if dest == "" {
+		dest = processor.Null // the host window KeyOf gives it
+	}
+	return &kgo.Record{
+		Topic:     s.p.cfg.OutputTopic,
+		Partition: repartitionPartition(dest, s.p.repartitions),
+		Key:       []byte(dest),
+		Value:     appendRepartEvent(nil, r.Partition, r.Offset, e),
+		Timestamp: arrival, // stage 2's arrival, so its clock bound is the input's
+	}
+}
+
+// appendMarkers appends a progress marker for every repartition partition
+// when the source's progress changed since the last one: its newest event
+// time, or, for a source with none yet, that it is caught up.
+func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Record {
+	due := (s.hasTime && (!s.sent || s.newest > s.sentTime)) || (!s.hasTime && s.caughtUp && !s.sent)
+	if !due {
+		return dst
+	}
+	s.sent, s.sentTime, s.lastMarker = true, s.newest, now
+	value := appendRepartMarker(nil, s.source, s.p.sources, s.hasTime, s.newest)
+	ts := s.arrival
+	if ts.IsZero() {
+		ts = now
+	}
+	for part := range s.p.repartitions {
+		dst = append(dst, &kgo.Record{Topic: s.p.cfg.OutputTopic, Partition: part, Value: value, Timestamp: ts})
+	}
+	return dst
+}
+
+// Stage 2 keeps, per source partition, what it has taken from stage 1, in
+// the changelog beside the window state (key prefix + source partition):
+// 'S' 1 varint(highest source offset applied, -1: none) byte(flags)
+// varint(newest marker time) varint(arrival when it last moved).
+const (
+	sourceKeyPrefix = "sshlateral/consumer/source/"
+	sourceTag       = 'S'
+	sourceVersion   = 1
+
+	sourcePresent = 1 << 0 // a marker came: the source is known
+	sourceHasTime = 1 << 1 // ... with an event time
+)
+
+func isSourceKey(k []byte) bool { return strings.HasPrefix(string(k), sourceKeyPrefix) }
+
+// sourceState is one source partition as a stage-2 partition sees it.
+type sourceState struct {
+	applied int64 // highest source offset of a match applied; -1: none
+	present bool
+	hasTime bool
+	time    int64 // newest marker time, unix ns
+	moved   int64 // arrival (unix ns) of the marker that last raised time
+	queued  bool
+}
+
+// mergeState is a stage-2 worker's view of stage 1: duplicates to drop and
+// the marker line.
+type mergeState struct {
+	idle     int64 // Processor.IdleClose, ns
+	sources  map[int32]*sourceState
+	expected int32 // source partitions, from the markers
+	latest   int64 // newest arrival of a marker that moved a source
+	dirty    []int32
+}
+
+func newMergeState(p *Pipeline) *mergeState {
+	return &mergeState{idle: int64(p.cfg.Processor.IdleClose), sources: map[int32]*sourceState{}}
+}
+
+func (m *mergeState) source(n int32) *sourceState {
+	s := m.sources[n]
+	if s == nil {
+		s = &sourceState{applied: -1}
+		m.sources[n] = s
+	}
+	return s
+}
+
+func (m *mergeState) touch(n int32, s *sourceState) {
+	if !s.queued {
+		s.queued = true
+		m.dirty = append(m.dirty, n)
+	}
+}
+
+// apply handles one repartition record and reports whether it was a match
+// given to the partition. A match whose source offset is not above the
+// highest applied from its source is a repeat (stage 1 re-read its input
+// after a crash or rebalance) and is dropped: stage 1 writes each source
+// partition's matches in offset order, and sends a given match always to
+// the same stage-2 partition.
+func (m *mergeState) apply(w *worker, r *kgo.Record, now time.Time, b *batch) int64 {
+	rec, err := decodeRepart(r.Value, &w.ev)
+	if err != nil {
+		b.deadLetter(w.deadLetter(r, DLQReasonDecode, err), DLQReasonDecode)
+		return 0
+	}
+	arrival := arrivalOf(r, now)
+	s := m.source(rec.source)
+	if !rec.marker {
+		if rec.offset <= s.applied {
+			w.p.stats.repartitionDuplicates.Add(1)
+			return 0
+		}
+		s.applied = rec.offset
+		m.touch(rec.source, s)
+		w.results = w.part.Process(&w.ev, arrival, w.results)
+		return 1
+	}
+	m.expected = max(m.expected, rec.sources)
+	if !s.present || (rec.hasTime && (!s.hasTime || rec.timeNanos > s.time)) {
+		s.present = true
+		if rec.hasTime {
+			s.hasTime, s.time, s.moved = true, rec.timeNanos, arrival.UnixNano()
+			m.latest = max(m.latest, s.moved)
+		}
+		m.touch(rec.source, s)
+		if line, ok := m.line(); ok {
+			w.results = w.part.Advance(time.Unix(0, line).UTC(), arrival, w.results)
+		}
+	}
+	return 0
+}
+
+// line is the event time every source has reached: the minimum over the
+// source partitions of their newest marker time, once every source has
+// reported. A source that has reported no time (it was caught up and had
+// no event) does not hold it back, nor does one whose marker has not moved
+// for IdleClose while another's did (it fell silent; with IdleClose 0 a
+// silent source holds the line).
+func (m *mergeState) line() (int64, bool) {
+	present := int32(0)
+	var lo int64
+	found := false
+	for _, s := range m.sources {
+		if !s.present {
+			continue
+		}
+		present++
+		if !s.hasTime || (m.idle > 0 && m.latest-s.moved > m.idle) {
+			continue
+		}
+		if !found || s.time < lo {
+			lo, found = s.time, true
+		}
+	}
+	return lo, found && present >= m.expected
+}
+
+// drainChanges appends the changed sources' entries to out.
+func (m *mergeState) drainChanges(out []processor.StateChange) []processor.StateChange {
+	for _, n := range m.dirty {
+		s := m.sources[n]
+		s.queued = false
+		var flags byte
+		if s.present {
+			flags |= sourcePresent
+		}
+		if s.hasTime {
+			flags |= sourceHasTime
+		}
+		v := []byte{sourceTag, sourceVersion}
+		v = binary.AppendVarint(v, s.applied)
+		v = append(v, flags)
+		v = binary.AppendVarint(v, s.time)
+		v = binary.AppendVarint(v, s.moved)
+		out = append(out, processor.StateChange{Key: []byte(sourceKeyPrefix + strconv.Itoa(int(n))), Value: v})
+	}
+	m.dirty = m.dirty[:0]
+	return out
+}
+
+// restore applies a source entry from the changelog.
+func (m *mergeState) restore(c processor.StateChange) error {
+	n, err := strconv.ParseInt(string(c.Key[len(sourceKeyPrefix):]), 10, 32)
+	if err != nil || n < 0 {
+		return fmt.Errorf("changelog key %q: not a source partition", c.Key)
+	}
+	r := repartReader{buf: c.Value}
+	if len(c.Value) < 2 || c.Value[0] != sourceTag || c.Value[1] != sourceVersion {
+		return fmt.Errorf("changelog key %q: %w", c.Key, r.errorf("not a version %d source entry", sourceVersion))
+	}
+	r.off = 2
+	s := &sourceState{applied: r.varint("applied offset")}
+	flags := r.byte("flags")
+	s.time, s.moved = r.varint("marker time"), r.varint("marker arrival")
+	if r.err == nil && r.off != len(c.Value) {
+		r.errorf("%d trailing bytes", len(c.Value)-r.off)
+	}
+	if r.err != nil {
+		return fmt.Errorf("changelog key %q: %w", c.Key, r.err)
+	}
+	s.present, s.hasTime = flags&sourcePresent != 0, flags&sourceHasTime != 0
+	m.sources[int32(n)] = s
+	if s.hasTime {
+		m.latest = max(m.latest, s.moved)
+	}
+	return nil
+}

