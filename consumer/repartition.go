@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -311,24 +312,30 @@ func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Reco
 	return dst
 }
 
-// Stage 2 keeps, per source partition, what it has taken from stage 1, in
-// the changelog beside the window state (key prefix + source partition):
-// 'S' 1 varint(highest source offset applied, -1: none) byte(flags)
-// varint(newest marker time) varint(arrival when it last moved).
+// Stage 2 keeps its view of stage 1 in the changelog beside the window
+// state: per source partition what it has taken (key sourceKeyPrefix +
+// partition; 'S' 1 varint(highest source offset taken, -1: none)
+// byte(flags) varint(newest marker time) varint(arrival when it last
+// moved)), and each match it holds back until the marker line reaches it
+// (key heldKeyPrefix + partition/offset; 'H' 1 varint(arrival) then the
+// repartition event value).
 const (
-	sourceKeyPrefix = "sshlateral/consumer/source/"
+	repartKeyPrefix = "sshlateral/consumer/repartition/"
+	sourceKeyPrefix = repartKeyPrefix + "source/"
+	heldKeyPrefix   = repartKeyPrefix + "held/"
 	sourceTag       = 'S'
-	sourceVersion   = 1
+	heldTag         = 'H'
+	mergeVersion    = 1
 
 	sourcePresent = 1 << 0 // a marker came: the source is known
 	sourceHasTime = 1 << 1 // ... with an event time
 )
 
-func isSourceKey(k []byte) bool { return strings.HasPrefix(string(k), sourceKeyPrefix) }
+func isRepartitionKey(k []byte) bool { return strings.HasPrefix(string(k), repartKeyPrefix) }
 
 // sourceState is one source partition as a stage-2 partition sees it.
 type sourceState struct {
-	applied int64 // highest source offset of a match applied; -1: none
+	applied int64 // highest source offset of a match taken; -1: none
 	present bool
 	hasTime bool
 	time    int64 // newest marker time, unix ns
@@ -336,18 +343,69 @@ type sourceState struct {
 	queued  bool
 }
 
-// mergeState is a stage-2 worker's view of stage 1: duplicates to drop and
-// the marker line.
+// heldMatch is a match waiting for the marker line.
+type heldMatch struct {
+	ev        processor.Event
+	source    int32
+	offset    int64
+	arrival   time.Time
+	value     []byte // its changelog value
+	persisted bool   // drained into the changelog: releasing it needs a tombstone
+	released  bool
+}
+
+func (h *heldMatch) key() string {
+	return heldKeyPrefix + strconv.Itoa(int(h.source)) + "/" + strconv.FormatInt(h.offset, 10)
+}
+
+// heldHeap orders held matches by event time, then source and offset.
+type heldHeap []*heldMatch
+
+func (h heldHeap) Len() int { return len(h) }
+func (h heldHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	if !a.ev.Time.Equal(b.ev.Time) {
+		return a.ev.Time.Before(b.ev.Time)
+	}
+	if a.source != b.source {
+		return a.source < b.source
+	}
+	return a.offset < b.offset
+}
+func (h heldHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *heldHeap) Push(x any)   { *h = append(*h, x.(*heldMatch)) }
+func (h *heldHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return x
+}
+
+// mergeState is a stage-2 worker's view of stage 1. Matches from several
+// source partitions arrive interleaved in any order, while a host-keyed
+// partition would have read them in its append order: so each match is
+// held until every source has passed its event time (the marker line),
+// then given to the partition in event-time order, and only then does the
+// marker line move the partition clock. Repeats are dropped by source
+// offset.
 type mergeState struct {
 	idle     int64 // Processor.IdleClose, ns
+	maxHeld  int   // Processor.MaxOpenGroups: beyond it the oldest is released
 	sources  map[int32]*sourceState
 	expected int32 // source partitions, from the markers
 	latest   int64 // newest arrival of a marker that moved a source
 	dirty    []int32
+
+	held       heldHeap
+	heldPuts   []*heldMatch // held since the last drain
+	heldTombs  []string     // released after a drain wrote them
+	lastMarker time.Time    // wall clock of the last marker that moved a source
 }
 
 func newMergeState(p *Pipeline) *mergeState {
-	return &mergeState{idle: int64(p.cfg.Processor.IdleClose), sources: map[int32]*sourceState{}}
+	return &mergeState{idle: int64(p.cfg.Processor.IdleClose), maxHeld: p.cfg.Processor.MaxOpenGroups,
+		sources: map[int32]*sourceState{}, lastMarker: time.Now()}
 }
 
 func (m *mergeState) source(n int32) *sourceState {
@@ -366,12 +424,12 @@ func (m *mergeState) touch(n int32, s *sourceState) {
 	}
 }
 
-// apply handles one repartition record and reports whether it was a match
-// given to the partition. A match whose source offset is not above the
-// highest applied from its source is a repeat (stage 1 re-read its input
-// after a crash or rebalance) and is dropped: stage 1 writes each source
-// partition's matches in offset order, and sends a given match always to
-// the same stage-2 partition.
+// apply handles one repartition record and reports whether it was a new
+// match. A match whose source offset is not above the highest taken from
+// its source is a repeat (stage 1 re-read its input after a crash or
+// rebalance) and is dropped: stage 1 writes each source partition's
+// matches in offset order, and a given match always to the same stage-2
+// partition.
 func (m *mergeState) apply(w *worker, r *kgo.Record, now time.Time, b *batch) int64 {
 	rec, err := decodeRepart(r.Value, &w.ev)
 	if err != nil {
@@ -387,22 +445,65 @@ func (m *mergeState) apply(w *worker, r *kgo.Record, now time.Time, b *batch) in
 		}
 		s.applied = rec.offset
 		m.touch(rec.source, s)
-		w.results = w.part.Process(&w.ev, arrival, w.results)
+		h := &heldMatch{ev: w.ev, source: rec.source, offset: rec.offset, arrival: arrival}
+		h.value = binary.AppendVarint([]byte{heldTag, mergeVersion}, arrival.UnixNano())
+		h.value = append(h.value, r.Value...)
+		heap.Push(&m.held, h)
+		m.heldPuts = append(m.heldPuts, h)
+		m.release(w)
 		return 1
 	}
 	m.expected = max(m.expected, rec.sources)
-	if !s.present || (rec.hasTime && (!s.hasTime || rec.timeNanos > s.time)) {
-		s.present = true
-		if rec.hasTime {
-			s.hasTime, s.time, s.moved = true, rec.timeNanos, arrival.UnixNano()
-			m.latest = max(m.latest, s.moved)
-		}
-		m.touch(rec.source, s)
-		if line, ok := m.line(); ok {
-			w.results = w.part.Advance(time.Unix(0, line).UTC(), arrival, w.results)
-		}
+	if s.present && !(rec.hasTime && (!s.hasTime || rec.timeNanos > s.time)) {
+		return 0
+	}
+	s.present = true
+	if rec.hasTime {
+		s.hasTime, s.time, s.moved = true, rec.timeNanos, arrival.UnixNano()
+		m.latest = max(m.latest, s.moved)
+	}
+	m.lastMarker = now
+	m.touch(rec.source, s)
+	if line, ok := m.line(); ok {
+		m.release(w)
+		w.results = w.part.Advance(time.Unix(0, line).UTC(), arrival, w.results)
 	}
 	return 0
+}
+
+// release gives the partition, in event-time order, the held matches the
+// marker line has reached, and the oldest beyond MaxOpenGroups held.
+func (m *mergeState) release(w *worker) {
+	line, ok := m.line()
+	for len(m.held) > 0 && ((ok && m.held[0].ev.Time.UnixNano() <= line) || len(m.held) > m.maxHeld) {
+		m.releaseOldest(w)
+	}
+}
+
+// releaseAll gives the partition every held match: the idle close, when
+// no marker has moved for IdleClose of wall-clock time.
+func (m *mergeState) releaseAll(w *worker) {
+	for len(m.held) > 0 {
+		m.releaseOldest(w)
+	}
+}
+
+func (m *mergeState) releaseOldest(w *worker) {
+	h := heap.Pop(&m.held).(*heldMatch)
+	h.released = true
+	if h.persisted {
+		m.heldTombs = append(m.heldTombs, h.key())
+	}
+	w.results = w.part.Process(&h.ev, h.arrival, w.results)
+}
+
+// tick releases every held match once the markers have been still for
+// IdleClose (every source is idle), as the partition's idle close would
+// close its windows.
+func (m *mergeState) tick(w *worker, now time.Time) {
+	if m.idle > 0 && len(m.held) > 0 && now.Sub(m.lastMarker) >= time.Duration(m.idle) {
+		m.releaseAll(w)
+	}
 }
 
 // line is the event time every source has reached: the minimum over the
@@ -430,7 +531,8 @@ func (m *mergeState) line() (int64, bool) {
 	return lo, found && present >= m.expected
 }
 
-// drainChanges appends the changed sources' entries to out.
+// drainChanges appends the changed sources' and held matches' entries to
+// out.
 func (m *mergeState) drainChanges(out []processor.StateChange) []processor.StateChange {
 	for _, n := range m.dirty {
 		s := m.sources[n]
@@ -442,7 +544,7 @@ func (m *mergeState) drainChanges(out []processor.StateChange) []processor.State
 		if s.hasTime {
 			flags |= sourceHasTime
 		}
-		v := []byte{sourceTag, sourceVersion}
+		v := []byte{sourceTag, mergeVersion}
 		v = binary.AppendVarint(v, s.applied)
 		v = append(v, flags)
 		v = binary.AppendVarint(v, s.time)
@@ -450,33 +552,80 @@ func (m *mergeState) drainChanges(out []processor.StateChange) []processor.State
 		out = append(out, processor.StateChange{Key: []byte(sourceKeyPrefix + strconv.Itoa(int(n))), Value: v})
 	}
 	m.dirty = m.dirty[:0]
+	for _, h := range m.heldPuts {
+		if !h.released {
+			h.persisted = true
+			out = append(out, processor.StateChange{Key: []byte(h.key()), Value: h.value})
+		}
+	}
+	clear(m.heldPuts)
+	m.heldPuts = m.heldPuts[:0]
+	for _, k := range m.heldTombs {
+		out = append(out, processor.StateChange{Key: []byte(k)})
+	}
+	m.heldTombs = m.heldTombs[:0]
 	return out
 }
 
-// restore applies a source entry from the changelog.
+// restore applies a changelog entry of the repartition view.
 func (m *mergeState) restore(c processor.StateChange) error {
-	n, err := strconv.ParseInt(string(c.Key[len(sourceKeyPrefix):]), 10, 32)
-	if err != nil || n < 0 {
-		return fmt.Errorf("changelog key %q: not a source partition", c.Key)
+	key := string(c.Key)
+	if err := m.restoreEntry(key, c.Value); err != nil {
+		return fmt.Errorf("changelog key %q: %w", key, err)
 	}
-	r := repartReader{buf: c.Value}
-	if len(c.Value) < 2 || c.Value[0] != sourceTag || c.Value[1] != sourceVersion {
-		return fmt.Errorf("changelog key %q: %w", c.Key, r.errorf("not a version %d source entry", sourceVersion))
-	}
-	r.off = 2
-	s := &sourceState{applied: r.varint("applied offset")}
-	flags := r.byte("flags")
-	s.time, s.moved = r.varint("marker time"), r.varint("marker arrival")
-	if r.err == nil && r.off != len(c.Value) {
-		r.errorf("%d trailing bytes", len(c.Value)-r.off)
-	}
-	if r.err != nil {
-		return fmt.Errorf("changelog key %q: %w", c.Key, r.err)
-	}
-	s.present, s.hasTime = flags&sourcePresent != 0, flags&sourceHasTime != 0
-	m.sources[int32(n)] = s
-	if s.hasTime {
-		m.latest = max(m.latest, s.moved)
+	return nil
+}
+
+func (m *mergeState) restoreEntry(key string, v []byte) error {
+	r := repartReader{buf: v}
+	switch {
+	case strings.HasPrefix(key, sourceKeyPrefix):
+		n, err := strconv.ParseInt(key[len(sourceKeyPrefix):], 10, 32)
+		if err != nil || n < 0 {
+			return errors.New("not a source partition")
+		}
+		if len(v) < 2 || v[0] != sourceTag || v[1] != mergeVersion {
+			return r.errorf("not a version %d source entry", mergeVersion)
+		}
+		r.off = 2
+		s := &sourceState{applied: r.varint("applied offset")}
+		flags := r.byte("flags")
+		s.time, s.moved = r.varint("marker time"), r.varint("marker arrival")
+		if err := r.finish(); err != nil {
+			return err
+		}
+		s.present, s.hasTime = flags&sourcePresent != 0, flags&sourceHasTime != 0
+		m.sources[int32(n)] = s
+		if s.hasTime {
+			m.latest = max(m.latest, s.moved)
+		}
+	case strings.HasPrefix(key, heldKeyPrefix):
+		if len(v) == 0 {
+			return nil // a tombstone not compacted yet
+		}
+		if len(v) < 2 || v[0] != heldTag || v[1] != mergeVersion {
+			return r.errorf("not a version %d held match", mergeVersion)
+		}
+		r.off = 2
+		arrival := r.varint("arrival")
+		if r.err != nil {
+			return r.err
+		}
+		h := &heldMatch{arrival: time.Unix(0, arrival).UTC(), value: v, persisted: true}
+		rec, err := decodeRepart(v[r.off:], &h.ev)
+		if err != nil {
+			return err
+		}
+		if rec.marker {
+			return r.errorf("a marker, not a match")
+		}
+		h.source, h.offset = rec.source, rec.offset
+		if key != h.key() {
+			return fmt.Errorf("%w: holds source %d offset %d", ErrRepartitionRecord, h.source, h.offset)
+		}
+		heap.Push(&m.held, h)
+	default:
+		return errors.New("not a repartition key")
 	}
 	return nil
 }

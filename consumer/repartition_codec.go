@@ -110,10 +110,7 @@ func decodeRepart(v []byte, ev *processor.Event) (repartRecord, error) {
 	default:
 		return rec, r.errorf("tag %q, want %q or %q", v[0], repartEventTag, repartMarkerTag)
 	}
-	if r.err == nil && r.off != len(v) {
-		return rec, r.errorf("%d trailing bytes", len(v)-r.off)
-	}
-	return rec, r.err
+	return rec, r.finish()
 }
 
 // repartReader reads a repartition value, keeping the first error.
@@ -198,4 +195,12 @@ func (r *repartReader) string() string {
 	s := string(r.buf[r.off : r.off+int(n)])
 	r.off += int(n)
 	return s
+}
+
+// finish fails on bytes left over.
+func (r *repartReader) finish() error {
+	if r.err == nil && r.off != len(r.buf) {
+		r.errorf("%d trailing bytes", len(r.buf)-r.off)
+	}
+	return r.err
 }

@@ -3,6 +3,7 @@ package consumer
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -165,13 +166,13 @@ func TestMergeDedup(t *testing.T) {
 	if got := w.p.stats.repartitionDuplicates.Load(); got != 3 {
 		t.Errorf("duplicates counted %d, want 3", got)
 	}
-	if m := w.part.Stats().Matched; m != 3 {
-		t.Errorf("partition matched %d events, want 3", m)
+	if n := len(w.merge.held); n != 3 {
+		t.Errorf("%d matches held, want 3 (no marker line yet)", n)
 	}
 
 	restored := mergeWorker(t, 0)
 	for _, c := range w.merge.drainChanges(nil) {
-		if !isSourceKey(c.Key) {
+		if !isRepartitionKey(c.Key) {
 			t.Fatalf("change key %q is not a source key", c.Key)
 		}
 		if err := restored.merge.restore(c); err != nil {
@@ -180,6 +181,9 @@ func TestMergeDedup(t *testing.T) {
 	}
 	if n := feed(restored, 0, 20, 21); n != 1 {
 		t.Errorf("after restore: %d of offsets 20 21 applied, want 1", n)
+	}
+	if n := len(restored.merge.held); n != 4 {
+		t.Errorf("after restore: %d matches held, want 4", n)
 	}
 	if len(b.deadLetters) != 0 {
 		t.Errorf("%d dead letters", len(b.deadLetters))
@@ -262,6 +266,9 @@ func TestMergeRestoreErrors(t *testing.T) {
 		key, value string
 	}{
 		{"not a partition", sourceKeyPrefix + "x", "S\x01\x00\x00\x00\x00"},
+		{"unknown kind", repartKeyPrefix + "other/1", "S\x01\x00\x00\x00\x00"},
+		{"held marker", heldKeyPrefix + "0/0", "H\x01\x00" + string(appendRepartMarker(nil, 0, 1, false, 0))},
+		{"held under another key", heldKeyPrefix + "0/1", "H\x01\x00" + string(appendRepartEvent(nil, 0, 2, &processor.Event{}))},
 		{"wrong tag", sourceKeyPrefix + "1", "G\x01\x00\x00\x00\x00"},
 		{"truncated", sourceKeyPrefix + "1", "S\x01\x00"},
 		{"trailing", sourceKeyPrefix + "1", "S\x01\x00\x00\x00\x00\x00"},
@@ -302,5 +309,59 @@ func TestInputKeyingDefaults(t *testing.T) {
 	var fe *FieldError
 	if err := cfg.Validate(); !errors.As(err, &fe) || fe.Field != "RepartitionTopic" {
 		t.Fatalf("Validate: %v, want a RepartitionTopic error", err)
+	}
+}
+
+// TestMergeHoldsUntilLine: matches of two sources arrive out of event-time
+// order; none reaches the partition before every source's marker has
+// passed it, and then they do in event-time order. A match released is
+// tombstoned in the changelog once written there.
+func TestMergeHoldsUntilLine(t *testing.T) {
+	w := mergeWorker(t, 0)
+	w.part, _ = processor.NewPartition(func() processor.Config {
+		c := w.p.cfg.Processor
+		c.Emit = processor.EmitEarly
+		return c
+	}())
+	t.Cleanup(w.part.Release)
+	base := repartEvent().Time
+	now := base.Add(2 * time.Hour)
+	b := &batch{}
+	match := func(source int32, offset int64, minute int) {
+		ev := repartEvent()
+		ev.Time = base.Add(time.Duration(minute) * time.Minute)
+		ev.ProcessID = fmt.Sprint(minute) // a group each
+		w.merge.apply(w, repartRec(appendRepartEvent(nil, source, offset, &ev), 0, now), now, b)
+	}
+	marker := func(source int32, minute int) {
+		v := appendRepartMarker(nil, source, 2, true, base.Add(time.Duration(minute)*time.Minute).UnixNano())
+		w.merge.apply(w, repartRec(v, 0, now), now, b)
+	}
+	match(1, 5, 30) // source 1 is ahead
+	match(1, 6, 40)
+	match(0, 9, 10)
+	marker(1, 40)
+	if len(w.results) != 0 {
+		t.Fatalf("%d results before every source reported", len(w.results))
+	}
+	if changes := w.merge.drainChanges(nil); len(changes) != 5 { // 2 sources, 3 held
+		t.Fatalf("%d changes, want 5", len(changes))
+	}
+	marker(0, 35)
+	var got []int
+	for _, r := range w.results {
+		got = append(got, int(r.FirstSeen.Sub(base)/time.Minute))
+	}
+	if fmt.Sprint(got) != "[10 30]" {
+		t.Fatalf("released minutes %v, want [10 30] (40 is beyond source 0's 35)", got)
+	}
+	var tombs []string
+	for _, c := range w.merge.drainChanges(nil) {
+		if c.Value == nil {
+			tombs = append(tombs, string(c.Key))
+		}
+	}
+	if want := []string{heldKeyPrefix + "0/9", heldKeyPrefix + "1/5"}; fmt.Sprint(tombs) != fmt.Sprint(want) {
+		t.Errorf("tombstones %v, want %v", tombs, want)
 	}
 }

@@ -262,7 +262,7 @@ func (w *worker) restore(ctx context.Context) error {
 		return fmt.Errorf("partition %d state: %w", w.tp.partition, err)
 	}
 	for _, c := range st.changes {
-		if w.merge != nil && isSourceKey(c.Key) {
+		if w.merge != nil && isRepartitionKey(c.Key) {
 			if err := w.merge.restore(c); err != nil {
 				return fmt.Errorf("restore changelog topic %s partition %d: %w", w.p.cfg.ChangelogTopic, w.tp.partition, err)
 			}
@@ -363,6 +363,9 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 		}
 	}
 	if len(recs) == 0 {
+		if w.merge != nil {
+			w.merge.tick(w, now)
+		}
 		w.results = w.part.Tick(now, w.results)
 	} else {
 		w.unflushed = recs[len(recs)-1]
