@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sshlateral/sshlateral/consumer/decode"
@@ -164,11 +163,6 @@ type splitState struct {
 	newest  int64     // newest accepted event time, unix ns
 	arrival time.Time // newest arrival (append time) read
 
-	// caughtUp: the worker has read its partition to the end once. Until
-	// then a source without an event time holds stage 2's marker line
-	// back (its backlog may be old); afterwards it does not.
-	caughtUp bool
-
 	sent       bool // a marker went out (this worker's life)
 	sentTime   int64
 	lastMarker time.Time
@@ -179,40 +173,6 @@ type splitState struct {
 
 func newSplitState(p *Pipeline, source int32) *splitState {
 	return &splitState{p: p, source: source}
-}
-
-// begin learns whether the partition starts caught up (nothing to read
-// from the group's committed offset on). Without an answer the source is
-// taken as behind: safe, since its first event time then releases it.
-func (s *splitState) begin(ctx context.Context, w *worker) {
-	topic := w.tp.topic
-	adm := kadm.NewClient(w.cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	var starts kadm.ListedOffsets
-	if err == nil {
-		starts, err = adm.ListStartOffsets(ctx, topic)
-	}
-	var committed kadm.OffsetResponses
-	if err == nil {
-		committed, err = adm.FetchOffsets(ctx, s.p.cfg.Group)
-	}
-	if err != nil {
-		s.p.logs.warn("split-begin", "cannot tell whether the partition is caught up; its markers wait for its first event",
-			"topic", topic, "partition", s.source, "err", err)
-		return
-	}
-	end, _ := ends.Lookup(topic, s.source)
-	next := int64(0)
-	if st, ok := starts.Lookup(topic, s.source); ok {
-		next = st.Offset
-	}
-	if c, ok := committed.Lookup(topic, s.source); ok && c.Err == nil && c.At >= 0 {
-		next = c.At
-	}
-	s.caughtUp = next >= end.Offset
 }
 
 // progress records an accepted event of time t that arrived at arrival.
@@ -265,9 +225,6 @@ func (w *worker) splitStep(recs []*kgo.Record, now time.Time) *batch {
 	if len(recs) > 0 {
 		w.unflushed = recs[len(recs)-1]
 	}
-	if w.highWater >= 0 && w.nextOffset >= w.highWater {
-		s.caughtUp = true
-	}
 	if now.Sub(s.lastMarker) >= cfg.CommitInterval {
 		b.risk = s.appendMarkers(b.risk, now)
 	}
@@ -294,9 +251,9 @@ func (s *splitState) matchRecord(r *kgo.Record, e *processor.Event, arrival time
 
 // appendMarkers appends a progress marker for every repartition partition
 // when the source's progress changed since the last one: its newest event
-// time, or, for a source with none yet, that it is caught up.
+// time, or, at first, that it exists but has none yet.
 func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Record {
-	due := (s.hasTime && (!s.sent || s.newest > s.sentTime)) || (!s.hasTime && s.caughtUp && !s.sent)
+	due := !s.sent || (s.hasTime && s.newest > s.sentTime)
 	if !due {
 		return dst
 	}
@@ -315,8 +272,8 @@ func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Reco
 // Stage 2 keeps its view of stage 1 in the changelog beside the window
 // state: per source partition what it has taken (key sourceKeyPrefix +
 // partition; 'S' 1 varint(highest source offset taken, -1: none)
-// byte(flags) varint(newest marker time) varint(arrival when it last
-// moved)), and each match it holds back until the marker line reaches it
+// byte(flags) varint(newest marker time) varint(wall clock when it last
+// moved; not read back)), and each match it holds back until the marker line reaches it
 // (key heldKeyPrefix + partition/offset; 'H' 1 varint(arrival) then the
 // repartition event value).
 const (
@@ -339,8 +296,11 @@ type sourceState struct {
 	present bool
 	hasTime bool
 	time    int64 // newest marker time, unix ns
-	moved   int64 // arrival (unix ns) of the marker that last raised time
-	queued  bool
+	// moved is the wall clock (unix ns) when a marker last raised time
+	// (or first came): a source that stops moving while others move is
+	// silent. Not kept across a restore: a restored source starts fresh.
+	moved  int64
+	queued bool
 }
 
 // heldMatch is a match waiting for the marker line.
@@ -394,18 +354,17 @@ type mergeState struct {
 	maxHeld  int   // Processor.MaxOpenGroups: beyond it the oldest is released
 	sources  map[int32]*sourceState
 	expected int32 // source partitions, from the markers
-	latest   int64 // newest arrival of a marker that moved a source
+	latest   int64 // wall clock of the last marker that moved a source
 	dirty    []int32
 
-	held       heldHeap
-	heldPuts   []*heldMatch // held since the last drain
-	heldTombs  []string     // released after a drain wrote them
-	lastMarker time.Time    // wall clock of the last marker that moved a source
+	held      heldHeap
+	heldPuts  []*heldMatch // held since the last drain
+	heldTombs []string     // released after a drain wrote them
 }
 
 func newMergeState(p *Pipeline) *mergeState {
 	return &mergeState{idle: int64(p.cfg.Processor.IdleClose), maxHeld: p.cfg.Processor.MaxOpenGroups,
-		sources: map[int32]*sourceState{}, lastMarker: time.Now()}
+		sources: map[int32]*sourceState{}, latest: time.Now().UnixNano()}
 }
 
 func (m *mergeState) source(n int32) *sourceState {
@@ -457,12 +416,11 @@ func (m *mergeState) apply(w *worker, r *kgo.Record, now time.Time, b *batch) in
 	if s.present && !(rec.hasTime && (!s.hasTime || rec.timeNanos > s.time)) {
 		return 0
 	}
-	s.present = true
+	s.present, s.moved = true, now.UnixNano()
 	if rec.hasTime {
-		s.hasTime, s.time, s.moved = true, rec.timeNanos, arrival.UnixNano()
-		m.latest = max(m.latest, s.moved)
+		s.hasTime, s.time = true, rec.timeNanos
 	}
-	m.lastMarker = now
+	m.latest = max(m.latest, s.moved)
 	m.touch(rec.source, s)
 	if line, ok := m.line(); ok {
 		m.release(w)
@@ -501,17 +459,18 @@ func (m *mergeState) releaseOldest(w *worker) {
 // IdleClose (every source is idle), as the partition's idle close would
 // close its windows.
 func (m *mergeState) tick(w *worker, now time.Time) {
-	if m.idle > 0 && len(m.held) > 0 && now.Sub(m.lastMarker) >= time.Duration(m.idle) {
+	if m.idle > 0 && len(m.held) > 0 && now.UnixNano()-m.latest >= m.idle {
 		m.releaseAll(w)
 	}
 }
 
 // line is the event time every source has reached: the minimum over the
 // source partitions of their newest marker time, once every source has
-// reported. A source that has reported no time (it was caught up and had
-// no event) does not hold it back, nor does one whose marker has not moved
-// for IdleClose while another's did (it fell silent; with IdleClose 0 a
-// silent source holds the line).
+// reported. A source without an event time yet holds it back; a source
+// whose marker has not moved for IdleClose of wall-clock time while
+// another's did has fallen silent and does not (as Kafka Streams stops
+// waiting for an empty input after max.task.idle.ms). With IdleClose 0
+// every source holds it, silent or not.
 func (m *mergeState) line() (int64, bool) {
 	present := int32(0)
 	var lo int64
@@ -521,8 +480,11 @@ func (m *mergeState) line() (int64, bool) {
 			continue
 		}
 		present++
-		if !s.hasTime || (m.idle > 0 && m.latest-s.moved > m.idle) {
+		if m.idle > 0 && m.latest-s.moved > m.idle {
 			continue
+		}
+		if !s.hasTime {
+			return 0, false
 		}
 		if !found || s.time < lo {
 			lo, found = s.time, true
@@ -595,10 +557,8 @@ func (m *mergeState) restoreEntry(key string, v []byte) error {
 			return err
 		}
 		s.present, s.hasTime = flags&sourcePresent != 0, flags&sourceHasTime != 0
+		s.moved = m.latest // a restored source starts fresh
 		m.sources[int32(n)] = s
-		if s.hasTime {
-			m.latest = max(m.latest, s.moved)
-		}
 	case strings.HasPrefix(key, heldKeyPrefix):
 		if len(v) == 0 {
 			return nil // a tombstone not compacted yet

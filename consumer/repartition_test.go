@@ -191,8 +191,9 @@ func TestMergeDedup(t *testing.T) {
 }
 
 // TestMergeLine: the marker line is the minimum over the source
-// partitions, once all have reported; a source caught up without events
-// does not hold it back, a silent one only until IdleClose.
+// partitions, once all have reported; a source without events holds it
+// back, and a silent one does so only until IdleClose of wall-clock time
+// has passed while others moved.
 func TestMergeLine(t *testing.T) {
 	base := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	at := func(m int) int64 { return base.Add(time.Duration(m) * time.Minute).UnixNano() }
@@ -200,7 +201,7 @@ func TestMergeLine(t *testing.T) {
 		source  int32
 		hasTime bool
 		minute  int
-		arrival int // minutes after base
+		wall    int // minutes after base: the wall clock when it is read
 	}
 	for _, tc := range []struct {
 		name    string
@@ -213,17 +214,19 @@ func TestMergeLine(t *testing.T) {
 		{"minimum of two", 0, 2, []marker{{0, true, 30, 30}, {1, true, 20, 30}}, 20},
 		{"a source never moves back", 0, 2, []marker{{0, true, 30, 30}, {1, true, 20, 30}, {1, true, 10, 31}}, 20},
 		{"slow source catches up", 0, 2, []marker{{0, true, 30, 30}, {1, true, 20, 30}, {1, true, 40, 40}}, 30},
-		{"caught-up source without events", 0, 2, []marker{{0, true, 30, 30}, {1, false, 0, 30}}, 30},
-		{"only sources without events", 0, 2, []marker{{0, false, 0, 30}, {1, false, 0, 30}}, -1},
+		{"source without events holds", 0, 2, []marker{{0, true, 30, 30}, {1, false, 0, 30}}, -1},
+		{"source without events released after idle close", time.Minute, 2, []marker{{1, false, 0, 10}, {0, true, 30, 30}}, 30},
 		{"silent source holds without idle close", 0, 2, []marker{{0, true, 10, 10}, {1, true, 12, 12}, {1, true, 90, 90}}, 10},
 		{"silent source released after idle close", time.Minute, 2, []marker{{0, true, 10, 10}, {1, true, 12, 12}, {1, true, 90, 90}}, 90},
 		{"silent within idle close still holds", 2 * time.Hour, 2, []marker{{0, true, 10, 10}, {1, true, 12, 12}, {1, true, 90, 90}}, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := mergeWorker(t, tc.idle)
+			w.merge.latest = 0 // the test's wall clock starts at base
 			for _, m := range tc.markers {
 				v := appendRepartMarker(nil, m.source, tc.sources, m.hasTime, at(m.minute))
-				w.merge.apply(w, repartRec(v, 0, base.Add(time.Duration(m.arrival)*time.Minute)), base.Add(2*time.Hour), &batch{})
+				wall := base.Add(time.Duration(m.wall) * time.Minute)
+				w.merge.apply(w, repartRec(v, 0, wall), wall, &batch{})
 			}
 			line, ok := w.merge.line()
 			if tc.want < 0 {

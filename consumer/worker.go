@@ -284,9 +284,6 @@ func (w *worker) restore(ctx context.Context) error {
 	// The replayed changes are already in the changelog.
 	w.changes = part.DrainChanges(w.changes[:0])
 	w.lastFlush = time.Now()
-	if w.split != nil {
-		w.split.begin(ctx, w)
-	}
 	w.p.cfg.Logger.Info("partition restored", "topic", w.tp.topic, "partition", w.tp.partition,
 		"restored_entries", len(st.changes), "resume_offset", st.nextOffset)
 	return nil
