@@ -490,7 +490,9 @@ func (m *mergeState) line() (int64, bool) {
 			lo, found = s.time, true
 		}
 	}
-	return lo, found && present >= m.expected
+	// expected comes with the markers only: after a restore, the sources
+	// restored may not be all of them until a marker says how many.
+	return lo, found && m.expected > 0 && present >= m.expected
 }
 
 // drainChanges appends the changed sources' and held matches' entries to
