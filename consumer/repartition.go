@@ -86,6 +86,9 @@ func (p *Pipeline) splitStages() {
 		c1.TransactionalID += stage1Suffix
 	}
 	c1.Processor.Budget = nil // stage 1 keeps no windows
+	// A marker is due once per CommitInterval; ticks bring the last one
+	// of a burst without waiting for more input.
+	c1.TickInterval = min(c1.TickInterval, c1.CommitInterval)
 	p.split = newPipeline(c1, p.enc)
 	p.split.stage = stageSplit
 	p.stage = stageMerge
