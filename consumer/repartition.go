@@ -14,7 +14,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sshlateral/sshlateral/consumer/decode"
 	"github.com/sshlateral/sshlateral/processor"
 )
 
@@ -193,48 +192,14 @@ func (s *splitState) progress(t time.Time, arrival time.Time) {
 	}
 }
 
-// splitStep is stage 1's step: decode, prefilter, check the event time
-// (dead letters as in the windowed step), match, and return the matches
-// re-keyed by host for the repartition topic, followed, once per
-// CommitInterval when the source's progress changed, by a marker to every
-// repartition partition. Stage 1 keeps no other state.
-func (w *worker) splitStep(recs []*kgo.Record, now time.Time) *batch {
-	s, cfg := w.split, &w.p.cfg
-	b := &batch{}
-	var events, prefiltered int64
-	for _, r := range recs {
-		w.nextOffset = r.Offset + 1
-		w.consumed++
-		w.lastEvent = now
-		outcome, ok := w.admit(r, now, b)
-		if !ok {
-			continue
-		}
-		arrival := arrivalOf(r, now)
-		switch outcome {
-		case decode.OutcomeEvent:
-			events++
-			if processor.Match(cfg.Processor.Match, &w.ev) {
-				b.risk = append(b.risk, s.matchRecord(r, &w.ev, arrival))
-			}
-			s.progress(w.ev.Time, arrival)
-		case decode.OutcomeNoMatch:
-			prefiltered++
-			s.progress(w.ev.Time, arrival)
-		case decode.OutcomeSkip:
-			w.p.stats.countSkip(w.dec.LastSkipReason())
-		}
+// event handles an accepted process event in stage 1: a match is
+// re-keyed by host for the repartition topic (stage 1 keeps no windows);
+// every event counts as progress.
+func (s *splitState) event(r *kgo.Record, e *processor.Event, arrival time.Time, b *batch) {
+	if processor.Match(s.p.cfg.Processor.Match, e) {
+		b.risk = append(b.risk, s.matchRecord(r, e, arrival))
 	}
-	if len(recs) > 0 {
-		w.unflushed = recs[len(recs)-1]
-	}
-	if now.Sub(s.lastMarker) >= cfg.CommitInterval {
-		b.risk = s.appendMarkers(b.risk, now)
-	}
-	w.p.stats.consumed.Add(int64(len(recs)))
-	w.p.stats.events.Add(events)
-	w.p.stats.prefiltered.Add(prefiltered)
-	return b
+	s.progress(e.Time, arrival)
 }
 
 // matchRecord is the repartition record of matching event e read from r.
@@ -252,11 +217,16 @@ func (s *splitState) matchRecord(r *kgo.Record, e *processor.Event, arrival time
 	}
 }
 
-// appendMarkers appends a progress marker for every repartition partition
-// when the source's progress changed since the last one: its newest event
-// time, or, at first, that it exists but has none yet.
+// appendMarkers appends, at most once per CommitInterval, a progress
+// marker for every repartition partition when the source's progress
+// changed since the last one: its newest event time, or, at first, that it
+// exists but has none yet. They follow the batch's matches, which they
+// cover.
 func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Record {
 	due := !s.sent || (s.hasTime && s.newest > s.sentTime)
+	if now.Sub(s.lastMarker) < s.p.cfg.CommitInterval {
+		return dst
+	}
 	if !due {
 		return dst
 	}

@@ -127,24 +127,15 @@ func (r *repartReader) errorf(format string, args ...any) error {
 	return r.err
 }
 
-func (r *repartReader) uvarint(field string) uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf[r.off:])
-	if n <= 0 {
-		r.errorf("truncated or overlong %s", field)
-		return 0
-	}
-	r.off += n
-	return v
-}
+func (r *repartReader) uvarint(field string) uint64 { return readVarint(r, field, binary.Uvarint) }
+func (r *repartReader) varint(field string) int64   { return readVarint(r, field, binary.Varint) }
 
-func (r *repartReader) varint(field string) int64 {
+// readVarint reads one varint with read (binary.Varint or Uvarint).
+func readVarint[T int64 | uint64](r *repartReader, field string, read func([]byte) (T, int)) T {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(r.buf[r.off:])
+	v, n := read(r.buf[r.off:])
 	if n <= 0 {
 		r.errorf("truncated or overlong %s", field)
 		return 0

@@ -325,9 +325,6 @@ func (w *worker) handle(ctx context.Context, j job) error {
 // step runs the detection over recs (nil on a tick) and returns the records
 // to produce: risk records and dead letters, then changelog records.
 func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
-	if w.split != nil {
-		return w.splitStep(recs, now), nil
-	}
 	b := &batch{}
 	w.results = w.results[:0]
 	var events, prefiltered int64
@@ -351,13 +348,24 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 		switch outcome {
 		case decode.OutcomeEvent:
 			events++
-			w.results = w.part.Process(&w.ev, arrival, w.results)
+			if w.split != nil {
+				w.split.event(r, &w.ev, arrival, b) // stage 1: re-key a match
+			} else {
+				w.results = w.part.Process(&w.ev, arrival, w.results)
+			}
 		case decode.OutcomeNoMatch:
 			prefiltered++
-			w.results = w.part.Advance(w.ev.Time, arrival, w.results)
+			if w.split != nil {
+				w.split.progress(w.ev.Time, arrival)
+			} else {
+				w.results = w.part.Advance(w.ev.Time, arrival, w.results)
+			}
 		case decode.OutcomeSkip:
 			w.p.stats.countSkip(w.dec.LastSkipReason())
 		}
+	}
+	if w.split != nil {
+		b.risk = w.split.appendMarkers(b.risk, now)
 	}
 	if len(recs) == 0 {
 		if w.merge != nil {

@@ -19,23 +19,7 @@ import (
 func BenchmarkInputKeying(b *testing.B) {
 	const events = 1_000_000
 	ctx := context.Background()
-	broker, err := startKfake(ctx, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(broker.stop)
-	logger, _ := cli.NewLogger(&bytes.Buffer{}, "text", "error")
-	gen := defaultGenConfig()
-	gen.Events = events
-	h := &benchHarness{cfg: benchConfig{gen: gen, partitions: 12, timeout: 5 * time.Minute},
-		brokers: broker.addrs, prefix: "keying", logger: logger, rep: &benchReport{Stream: streamInfo{Events: events}}}
-	input := h.prefix + ".input"
-	if err := h.createTopic(ctx, input, 12); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := h.load(ctx, input); err != nil {
-		b.Fatal(err)
-	}
+	h, input := loadedHarness(b, "keying", events)
 	positives := int64(h.rep.Stream.Positives)
 	for _, g := range []consumer.Guarantee{consumer.AtLeastOnce, consumer.ExactlyOnce} {
 		for _, k := range []consumer.InputKeying{consumer.KeyingHost, consumer.KeyingAny} {
@@ -79,4 +63,29 @@ func BenchmarkInputKeying(b *testing.B) {
 			})
 		}
 	}
+}
+
+// loadedHarness starts an in-process kfake cluster and loads a default
+// synthetic stream of events into the 12-partition topic input.
+func loadedHarness(b *testing.B, prefix string, events int) (h *benchHarness, input string) {
+	b.Helper()
+	ctx := context.Background()
+	broker, err := startKfake(ctx, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(broker.stop)
+	logger, _ := cli.NewLogger(&bytes.Buffer{}, "text", "error")
+	gen := defaultGenConfig()
+	gen.Events = events
+	h = &benchHarness{cfg: benchConfig{gen: gen, partitions: 12, timeout: 5 * time.Minute},
+		brokers: broker.addrs, prefix: prefix, logger: logger, rep: &benchReport{Stream: streamInfo{Events: events}}}
+	input = h.prefix + ".input"
+	if err := h.createTopic(ctx, input, 12); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := h.load(ctx, input); err != nil {
+		b.Fatal(err)
+	}
+	return h, input
 }
