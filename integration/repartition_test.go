@@ -132,3 +132,21 @@ func TestRepartitionScaleOut(t *testing.T) {
 		})
 	}
 }
+
+// TestChaosAnyKeying is the chaos scenario (kill -9 cycles, a member added
+// and removed, on real Kafka a broker restart) in exactly-once mode over
+// unkeyed round-robin input with --input-keying any.
+func TestChaosAnyKeying(t *testing.T) {
+	bin := buildBinary(t)
+	anyKeying := []string{"--input-keying", "any", "--repartition-topic", repartitionTopic}
+	t.Run(brokerKfake, func(t *testing.T) {
+		b := startKfakeProcess(t, buildCommand(t, "sshlateral-bench"))
+		scenarioCounts[brokerKfake].Add(1)
+		testChaos(t, bin, b, anyKeying...)
+	})
+	t.Run(brokerKafka, func(t *testing.T) {
+		b := startKafka(t)
+		scenarioCounts[brokerKafka].Add(1)
+		testChaos(t, bin, b, anyKeying...)
+	})
+}
