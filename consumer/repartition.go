@@ -169,12 +169,15 @@ type splitState struct {
 	sentTime   int64
 	lastMarker time.Time
 
+	// lastOffset and seq number the matches one source record completes.
+	lastOffset, seq int64
+
 	key  []byte // scratch: a match's key
 	recs []*kgo.Record
 }
 
 func newSplitState(p *Pipeline, source int32) *splitState {
-	return &splitState{p: p, source: source}
+	return &splitState{p: p, source: source, lastOffset: -1}
 }
 
 // progress records an accepted event of time t that arrived at arrival.
@@ -208,11 +211,16 @@ func (s *splitState) matchRecord(r *kgo.Record, e *processor.Event, arrival time
 	if dest == "" {
 		dest = processor.Null // the host window KeyOf gives it
 	}
+	if r.Offset == s.lastOffset {
+		s.seq++
+	} else {
+		s.lastOffset, s.seq = r.Offset, 0
+	}
 	return &kgo.Record{
 		Topic:     s.p.cfg.OutputTopic,
 		Partition: repartitionPartition(dest, s.p.repartitions),
 		Key:       []byte(dest),
-		Value:     appendRepartEvent(nil, r.Partition, r.Offset, e),
+		Value:     appendRepartEvent(nil, r.Partition, r.Offset, s.seq, e),
 		Timestamp: arrival, // stage 2's arrival, so its clock bound is the input's
 	}
 }
@@ -245,9 +253,9 @@ func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Reco
 // Stage 2 keeps its view of stage 1 in the changelog beside the window
 // state: per source partition what it has taken (key sourceKeyPrefix +
 // partition; 'S' 1 varint(highest source offset taken, -1: none)
-// byte(flags) varint(newest marker time) varint(wall clock when it last
-// moved; not read back)), and each match it holds back until the marker line reaches it
-// (key heldKeyPrefix + partition/offset; 'H' 1 varint(arrival) then the
+// varint(its sequence) byte(flags) varint(newest marker time) varint(wall
+// clock when it last moved; not read back)), and each match it holds back until the marker line reaches it
+// (key heldKeyPrefix + partition/offset/sequence; 'H' 1 varint(arrival) then the
 // repartition event value).
 const (
 	repartKeyPrefix = "sshlateral/consumer/repartition/"
@@ -265,7 +273,8 @@ func isRepartitionKey(k []byte) bool { return strings.HasPrefix(string(k), repar
 
 // sourceState is one source partition as a stage-2 partition sees it.
 type sourceState struct {
-	applied int64 // highest source offset of a match taken; -1: none
+	applied    int64 // source offset of the last match taken; -1: none
+	appliedSeq int64 // and its sequence
 	present bool
 	hasTime bool
 	time    int64 // newest marker time, unix ns
@@ -281,6 +290,7 @@ type heldMatch struct {
 	ev        processor.Event
 	source    int32
 	offset    int64
+	seq       int64
 	arrival   time.Time
 	value     []byte // its changelog value
 	persisted bool   // drained into the changelog: releasing it needs a tombstone
@@ -288,7 +298,7 @@ type heldMatch struct {
 }
 
 func (h *heldMatch) key() string {
-	return heldKeyPrefix + strconv.Itoa(int(h.source)) + "/" + strconv.FormatInt(h.offset, 10)
+	return heldKeyPrefix + strconv.Itoa(int(h.source)) + "/" + strconv.FormatInt(h.offset, 10) + "/" + strconv.FormatInt(h.seq, 10)
 }
 
 // heldHeap orders held matches by event time, then source and offset.
@@ -303,7 +313,10 @@ func (h heldHeap) Less(i, j int) bool {
 	if a.source != b.source {
 		return a.source < b.source
 	}
-	return a.offset < b.offset
+	if a.offset != b.offset {
+		return a.offset < b.offset
+	}
+	return a.seq < b.seq
 }
 func (h heldHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *heldHeap) Push(x any)   { *h = append(*h, x.(*heldMatch)) }
@@ -357,8 +370,8 @@ func (m *mergeState) touch(n int32, s *sourceState) {
 }
 
 // apply handles one repartition record and reports whether it was a new
-// match. A match whose source offset is not above the highest taken from
-// its source is a repeat (stage 1 re-read its input after a crash or
+// match. A match whose (source offset, sequence) is not after the last
+// taken from its source is a repeat (stage 1 re-read its input after a crash or
 // rebalance) and is dropped: stage 1 writes each source partition's
 // matches in offset order, and a given match always to the same stage-2
 // partition.
@@ -371,13 +384,13 @@ func (m *mergeState) apply(w *worker, r *kgo.Record, now time.Time, b *batch) in
 	arrival := arrivalOf(r, now)
 	s := m.source(rec.source)
 	if !rec.marker {
-		if rec.offset <= s.applied {
+		if rec.offset < s.applied || (rec.offset == s.applied && rec.seq <= s.appliedSeq) {
 			w.p.stats.repartitionDuplicates.Add(1)
 			return 0
 		}
-		s.applied = rec.offset
+		s.applied, s.appliedSeq = rec.offset, rec.seq
 		m.touch(rec.source, s)
-		h := &heldMatch{ev: w.ev, source: rec.source, offset: rec.offset, arrival: arrival}
+		h := &heldMatch{ev: w.ev, source: rec.source, offset: rec.offset, seq: rec.seq, arrival: arrival}
 		h.value = binary.AppendVarint([]byte{heldTag, mergeVersion}, arrival.UnixNano())
 		h.value = append(h.value, r.Value...)
 		heap.Push(&m.held, h)
@@ -483,6 +496,7 @@ func (m *mergeState) drainChanges(out []processor.StateChange) []processor.State
 		}
 		v := []byte{sourceTag, mergeVersion}
 		v = binary.AppendVarint(v, s.applied)
+		v = binary.AppendVarint(v, s.appliedSeq)
 		v = append(v, flags)
 		v = binary.AppendVarint(v, s.time)
 		v = binary.AppendVarint(v, s.moved)
@@ -525,7 +539,7 @@ func (m *mergeState) restoreEntry(key string, v []byte) error {
 			return r.errorf("not a version %d source entry", mergeVersion)
 		}
 		r.off = 2
-		s := &sourceState{applied: r.varint("applied offset")}
+		s := &sourceState{applied: r.varint("applied offset"), appliedSeq: r.varint("applied sequence")}
 		flags := r.byte("flags")
 		s.time, s.moved = r.varint("marker time"), r.varint("marker arrival")
 		if err := r.finish(); err != nil {
@@ -554,9 +568,9 @@ func (m *mergeState) restoreEntry(key string, v []byte) error {
 		if rec.marker {
 			return r.errorf("a marker, not a match")
 		}
-		h.source, h.offset = rec.source, rec.offset
+		h.source, h.offset, h.seq = rec.source, rec.offset, rec.seq
 		if key != h.key() {
-			return fmt.Errorf("%w: holds source %d offset %d", ErrRepartitionRecord, h.source, h.offset)
+			return fmt.Errorf("%w: holds source %d offset %d sequence %d", ErrRepartitionRecord, h.source, h.offset, h.seq)
 		}
 		heap.Push(&m.held, h)
 	default:

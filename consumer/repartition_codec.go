@@ -13,13 +13,16 @@ import (
 // topic, both a tag byte and a version byte, then varints and
 // uvarint-length-prefixed strings:
 //
-//	event:  'E' 1 uvarint(source partition) uvarint(source offset) varint(event time, unix ns)
-//	        then the eleven processor.Event strings in field order
+//	event:  'E' 1 uvarint(source partition) uvarint(source offset) uvarint(sequence)
+//	        varint(event time, unix ns) then the eleven processor.Event strings in field order
 //	marker: 'P' 1 uvarint(source partition) uvarint(source partitions) byte(flags)
 //	        [varint(newest accepted event time, unix ns) if flags&markerHasTime]
 //
 // The event keeps "" (missing) apart from any value, so stage 2 sees the
-// event exactly as stage 1 decoded it.
+// event exactly as stage 1 decoded it. The sequence numbers the matches one
+// source record completed (a decoder that assembles events over several
+// records can complete more than one): (offset, sequence) orders a source
+// partition's matches.
 const (
 	repartEventTag  = 'E'
 	repartMarkerTag = 'P'
@@ -36,6 +39,7 @@ type repartRecord struct {
 	marker    bool
 	source    int32 // source (input) partition
 	offset    int64 // event: its source offset
+	seq       int64 // event: its number among the matches of that offset
 	sources   int32 // marker: the input topic's partition count
 	hasTime   bool  // marker: the source has accepted an event
 	timeNanos int64 // event time, or the marker's newest accepted event time
@@ -47,12 +51,13 @@ func eventStrings(e *processor.Event) [11]*string {
 		&e.ParentProcess, &e.ParentProcessName, &e.ParentProcessPath, &e.ParentProcessID, &e.OriginalFileName}
 }
 
-// appendRepartEvent appends the encoding of e, read at offset of source
-// partition source, to dst.
-func appendRepartEvent(dst []byte, source int32, offset int64, e *processor.Event) []byte {
+// appendRepartEvent appends the encoding of e, the seq-th match completed
+// at offset of source partition source, to dst.
+func appendRepartEvent(dst []byte, source int32, offset, seq int64, e *processor.Event) []byte {
 	dst = append(dst, repartEventTag, repartVersion)
 	dst = binary.AppendUvarint(dst, uint64(source))
 	dst = binary.AppendUvarint(dst, uint64(offset))
+	dst = binary.AppendUvarint(dst, uint64(seq))
 	dst = binary.AppendVarint(dst, e.Time.UnixNano())
 	for _, s := range eventStrings(e) {
 		dst = binary.AppendUvarint(dst, uint64(len(*s)))
@@ -89,6 +94,7 @@ func decodeRepart(v []byte, ev *processor.Event) (repartRecord, error) {
 	switch v[0] {
 	case repartEventTag:
 		rec.offset = r.int64("source offset")
+		rec.seq = r.int64("sequence")
 		rec.timeNanos = r.varint("event time")
 		for _, s := range eventStrings(ev) {
 			*s = r.string()

@@ -32,9 +32,9 @@ func TestRepartitionCodecRoundTrip(t *testing.T) {
 		want      repartRecord
 		wantEvent *processor.Event
 	}{
-		{"event", appendRepartEvent(nil, 3, 1<<40, &ev),
-			repartRecord{source: 3, offset: 1 << 40, timeNanos: ev.Time.UnixNano()}, &ev},
-		{"event without fields", appendRepartEvent(nil, 0, 0, &processor.Event{Time: time.Unix(0, 0).UTC()}),
+		{"event", appendRepartEvent(nil, 3, 1<<40, 2, &ev),
+			repartRecord{source: 3, offset: 1 << 40, seq: 2, timeNanos: ev.Time.UnixNano()}, &ev},
+		{"event without fields", appendRepartEvent(nil, 0, 0, 0, &processor.Event{Time: time.Unix(0, 0).UTC()}),
 			repartRecord{}, &processor.Event{Time: time.Unix(0, 0).UTC()}},
 		{"marker with time", appendRepartMarker(nil, 5, 12, true, ev.Time.UnixNano()),
 			repartRecord{marker: true, source: 5, sources: 12, hasTime: true, timeNanos: ev.Time.UnixNano()}, nil},
@@ -59,7 +59,7 @@ func TestRepartitionCodecRoundTrip(t *testing.T) {
 
 func TestRepartitionCodecErrors(t *testing.T) {
 	ev := repartEvent()
-	event := appendRepartEvent(nil, 1, 2, &ev)
+	event := appendRepartEvent(nil, 1, 2, 0, &ev)
 	for _, tc := range []struct {
 		name  string
 		value []byte
@@ -70,7 +70,7 @@ func TestRepartitionCodecErrors(t *testing.T) {
 		{"unknown version", []byte{repartEventTag, 9, 0}},
 		{"truncated event", event[:len(event)-3]},
 		{"trailing bytes", append(append([]byte(nil), event...), 0)},
-		{"string longer than value", []byte{repartEventTag, repartVersion, 0, 0, 0, 200}},
+		{"string longer than value", []byte{repartEventTag, repartVersion, 0, 0, 0, 0, 200}},
 		{"marker source beyond count", appendRepartMarker(nil, 4, 4, false, 0)},
 		{"marker unknown flag", []byte{repartMarkerTag, repartVersion, 0, 1, 0x80}},
 		{"marker truncated time", []byte{repartMarkerTag, repartVersion, 0, 1, markerHasTime}},
@@ -89,7 +89,7 @@ func TestRepartitionCodecErrors(t *testing.T) {
 // and what decodes encodes back to the same record and event.
 func FuzzDecodeRepart(f *testing.F) {
 	ev := repartEvent()
-	f.Add(appendRepartEvent(nil, 3, 99, &ev))
+	f.Add(appendRepartEvent(nil, 3, 99, 0, &ev))
 	f.Add(appendRepartMarker(nil, 2, 6, true, ev.Time.UnixNano()))
 	f.Add(appendRepartMarker(nil, 0, 1, false, 0))
 	f.Add([]byte{repartEventTag, repartVersion})
@@ -106,7 +106,7 @@ func FuzzDecodeRepart(f *testing.F) {
 		if rec.marker {
 			again = appendRepartMarker(nil, rec.source, rec.sources, rec.hasTime, rec.timeNanos)
 		} else {
-			again = appendRepartEvent(nil, rec.source, rec.offset, &got)
+			again = appendRepartEvent(nil, rec.source, rec.offset, rec.seq, &got)
 		}
 		var got2 processor.Event
 		rec2, err := decodeRepart(again, &got2)
@@ -154,7 +154,7 @@ func TestMergeDedup(t *testing.T) {
 	b := &batch{}
 	feed := func(w *worker, source int32, offsets ...int64) (applied int64) {
 		for _, off := range offsets {
-			applied += w.merge.apply(w, repartRec(appendRepartEvent(nil, source, off, &ev), 0, now), now, b)
+			applied += w.merge.apply(w, repartRec(appendRepartEvent(nil, source, off, 0, &ev), 0, now), now, b)
 		}
 		return applied
 	}
@@ -164,11 +164,21 @@ func TestMergeDedup(t *testing.T) {
 	if n := feed(w, 1, 10); n != 1 {
 		t.Fatalf("source 1 offset 10: %d applied, want 1 (sources are apart)", n)
 	}
-	if got := w.p.stats.repartitionDuplicates.Load(); got != 3 {
-		t.Errorf("duplicates counted %d, want 3", got)
+	// One record may complete several matches: (offset, sequence) orders them.
+	for _, m := range []struct {
+		offset, seq int64
+		applied     bool
+	}{{30, 0, true}, {30, 1, true}, {30, 0, false}, {30, 1, false}, {30, 2, true}, {29, 5, false}} {
+		got := w.merge.apply(w, repartRec(appendRepartEvent(nil, 0, m.offset, m.seq, &ev), 0, now), now, b) == 1
+		if got != m.applied {
+			t.Fatalf("source 0 offset %d sequence %d: applied %v, want %v", m.offset, m.seq, got, m.applied)
+		}
 	}
-	if n := len(w.merge.held); n != 3 {
-		t.Errorf("%d matches held, want 3 (no marker line yet)", n)
+	if got := w.p.stats.repartitionDuplicates.Load(); got != 6 {
+		t.Errorf("duplicates counted %d, want 6", got)
+	}
+	if n := len(w.merge.held); n != 6 {
+		t.Errorf("%d matches held, want 6 (no marker line yet)", n)
 	}
 
 	restored := mergeWorker(t, 0)
@@ -180,11 +190,11 @@ func TestMergeDedup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := feed(restored, 0, 20, 21); n != 1 {
-		t.Errorf("after restore: %d of offsets 20 21 applied, want 1", n)
+	if n := feed(restored, 0, 20, 30, 31); n != 1 {
+		t.Errorf("after restore: %d of offsets 20 30 31 applied, want 1", n)
 	}
-	if n := len(restored.merge.held); n != 4 {
-		t.Errorf("after restore: %d matches held, want 4", n)
+	if n := len(restored.merge.held); n != 7 {
+		t.Errorf("after restore: %d matches held, want 7", n)
 	}
 	if len(b.deadLetters) != 0 {
 		t.Errorf("%d dead letters", len(b.deadLetters))
@@ -272,10 +282,10 @@ func TestMergeRestoreErrors(t *testing.T) {
 		{"not a partition", sourceKeyPrefix + "x", "S\x01\x00\x00\x00\x00"},
 		{"unknown kind", repartKeyPrefix + "other/1", "S\x01\x00\x00\x00\x00"},
 		{"held marker", heldKeyPrefix + "0/0", "H\x01\x00" + string(appendRepartMarker(nil, 0, 1, false, 0))},
-		{"held under another key", heldKeyPrefix + "0/1", "H\x01\x00" + string(appendRepartEvent(nil, 0, 2, &processor.Event{}))},
+		{"held under another key", heldKeyPrefix + "0/2/1", "H\x01\x00" + string(appendRepartEvent(nil, 0, 2, 0, &processor.Event{}))},
 		{"wrong tag", sourceKeyPrefix + "1", "G\x01\x00\x00\x00\x00"},
 		{"truncated", sourceKeyPrefix + "1", "S\x01\x00"},
-		{"trailing", sourceKeyPrefix + "1", "S\x01\x00\x00\x00\x00\x00"},
+		{"trailing", sourceKeyPrefix + "1", "S\x01\x00\x00\x00\x00\x00\x00"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := w.merge.restore(processor.StateChange{Key: []byte(tc.key), Value: []byte(tc.value)}); err == nil {
@@ -335,7 +345,7 @@ func TestMergeHoldsUntilLine(t *testing.T) {
 		ev := repartEvent()
 		ev.Time = base.Add(time.Duration(minute) * time.Minute)
 		ev.ProcessID = fmt.Sprint(minute) // a group each
-		w.merge.apply(w, repartRec(appendRepartEvent(nil, source, offset, &ev), 0, now), now, b)
+		w.merge.apply(w, repartRec(appendRepartEvent(nil, source, offset, 0, &ev), 0, now), now, b)
 	}
 	marker := func(source int32, minute int) {
 		v := appendRepartMarker(nil, source, 2, true, base.Add(time.Duration(minute)*time.Minute).UnixNano())
@@ -365,7 +375,7 @@ func TestMergeHoldsUntilLine(t *testing.T) {
 			tombs = append(tombs, string(c.Key))
 		}
 	}
-	if want := []string{heldKeyPrefix + "0/9", heldKeyPrefix + "1/5"}; fmt.Sprint(tombs) != fmt.Sprint(want) {
+	if want := []string{heldKeyPrefix + "0/9/0", heldKeyPrefix + "1/5/0"}; fmt.Sprint(tombs) != fmt.Sprint(want) {
 		t.Errorf("tombstones %v, want %v", tombs, want)
 	}
 }
@@ -385,7 +395,7 @@ func TestMergeRestoredWaitsForMarker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	restored.merge.apply(restored, repartRec(appendRepartEvent(nil, 0, 1, &ev), 0, now), now, &batch{})
+	restored.merge.apply(restored, repartRec(appendRepartEvent(nil, 0, 1, 0, &ev), 0, now), now, &batch{})
 	if n := len(restored.merge.held); n != 1 {
 		t.Fatalf("%d matches held after restore, want 1 (source 1 not heard of yet)", n)
 	}
@@ -435,7 +445,7 @@ func FuzzMergeRelease(f *testing.F) {
 				ev := repartEvent()
 				ev.Time = base.Add(clock[s])
 				ev.ProcessID = fmt.Sprint(s, "/", next[s]) // a group of its own
-				r := repartRec(appendRepartEvent(nil, s, next[s], &ev), 0, now)
+				r := repartRec(appendRepartEvent(nil, s, next[s], 0, &ev), 0, now)
 				sent[[2]int64{int64(s), next[s]}] = r
 				next[s]++
 				distinct++
@@ -491,4 +501,31 @@ func FuzzMergeRelease(f *testing.F) {
 			t.Fatalf("%d FINALs for %d distinct matches, %d still held", counted, distinct, len(w.merge.held))
 		}
 	})
+}
+
+// TestSplitSequence: stage 1 numbers the matches one source record
+// completes, from 0 at each new offset.
+func TestSplitSequence(t *testing.T) {
+	cfg := testConfig([]string{"127.0.0.1:1"})
+	cfg.InputKeying = KeyingAny
+	p, err := New(cfg, nopEncoder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSplitState(p.split, 4)
+	p.split.repartitions = 3
+	ev := repartEvent()
+	var got []string
+	for _, off := range []int64{7, 7, 7, 8, 9, 9} {
+		rec := s.matchRecord(&kgo.Record{Partition: 4, Offset: off}, &ev, time.Now())
+		var e processor.Event
+		r, err := decodeRepart(rec.Value, &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d/%d", r.offset, r.seq))
+	}
+	if want := "[7/0 7/1 7/2 8/0 9/0 9/1]"; fmt.Sprint(got) != want {
+		t.Fatalf("matches %v, want %s", got, want)
+	}
 }
