@@ -275,9 +275,9 @@ func isRepartitionKey(k []byte) bool { return strings.HasPrefix(string(k), repar
 type sourceState struct {
 	applied    int64 // source offset of the last match taken; -1: none
 	appliedSeq int64 // and its sequence
-	present bool
-	hasTime bool
-	time    int64 // newest marker time, unix ns
+	present    bool
+	hasTime    bool
+	time       int64 // newest marker time, unix ns
 	// moved is the wall clock (unix ns) when a marker last raised time
 	// (or first came): a source that stops moving while others move is
 	// silent. Not kept across a restore: a restored source starts fresh.
