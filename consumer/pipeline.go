@@ -66,14 +66,15 @@ func New(cfg Config, enc Encoder) (*Pipeline, error) {
 	if enc == nil {
 		return nil, errors.New("encoder is required")
 	}
-	p := newPipeline(cfg, enc)
+	p := pipelineOf(cfg, enc)
 	if cfg.InputKeying == KeyingAny {
 		p.splitStages()
 	}
 	return p, nil
 }
 
-func newPipeline(cfg Config, enc Encoder) *Pipeline {
+// pipelineOf is the pipeline of a checked config, not connected.
+func pipelineOf(cfg Config, enc Encoder) *Pipeline {
 	return &Pipeline{
 		cfg:     cfg,
 		enc:     enc,

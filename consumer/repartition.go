@@ -88,7 +88,7 @@ func (p *Pipeline) splitStages() {
 	// A marker is due once per CommitInterval; ticks bring the last one
 	// of a burst without waiting for more input.
 	c1.TickInterval = min(c1.TickInterval, c1.CommitInterval)
-	p.split = newPipeline(c1, p.enc)
+	p.split = pipelineOf(c1, p.enc)
 	p.split.stage = stageSplit
 	p.stage = stageMerge
 	p.cfg.InputTopic = p.cfg.RepartitionTopic
