@@ -85,8 +85,8 @@ func (p *Pipeline) splitStages() {
 		c1.TransactionalID += stage1Suffix
 	}
 	c1.Processor.Budget = nil // stage 1 keeps no windows
-	// A marker is due once per CommitInterval; ticks bring the last one
-	// of a burst without waiting for more input.
+	// Markers go out with each flush (once per CommitInterval); ticks
+	// bring the last one of a burst without waiting for more input.
 	c1.TickInterval = min(c1.TickInterval, c1.CommitInterval)
 	p.split = pipelineOf(c1, p.enc)
 	p.split.stage = stageSplit
@@ -165,9 +165,8 @@ type splitState struct {
 	newest  int64     // newest accepted event time, unix ns
 	arrival time.Time // newest arrival (append time) read
 
-	sent       bool // a marker went out (this worker's life)
-	sentTime   int64
-	lastMarker time.Time
+	sent     bool // a marker went out (this worker's life)
+	sentTime int64
 
 	// lastOffset and seq number the matches one source record completes.
 	lastOffset, seq int64
@@ -225,20 +224,19 @@ func (s *splitState) matchRecord(r *kgo.Record, e *processor.Event, arrival time
 	}
 }
 
-// appendMarkers appends, at most once per CommitInterval, a progress
-// marker for every repartition partition when the source's progress
-// changed since the last one: its newest event time, or, at first, that it
-// exists but has none yet. They follow the batch's matches, which they
-// cover.
+// appendMarkers appends a progress marker for every repartition partition
+// when the source's progress changed since the last one: its newest event
+// time, or, at first, that it exists but has none yet. The worker calls it
+// whenever it flushes, so that every input offset committed is covered by
+// a marker written before it (a stopping worker's last batch too: the next
+// owner starts after it and would never report its progress); markers
+// follow the batch's matches, which they cover.
 func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Record {
 	due := !s.sent || (s.hasTime && s.newest > s.sentTime)
-	if now.Sub(s.lastMarker) < s.p.cfg.CommitInterval {
-		return dst
-	}
 	if !due {
 		return dst
 	}
-	s.sent, s.sentTime, s.lastMarker = true, s.newest, now
+	s.sent, s.sentTime = true, s.newest
 	value := appendRepartMarker(nil, s.source, s.p.sources, s.hasTime, s.newest)
 	ts := s.arrival
 	if ts.IsZero() {

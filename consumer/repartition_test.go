@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sshlateral/sshlateral/consumer/decode"
 	"github.com/sshlateral/sshlateral/processor"
 )
 
@@ -527,5 +529,70 @@ func TestSplitSequence(t *testing.T) {
 	}
 	if want := "[7/0 7/1 7/2 8/0 9/0 9/1]"; fmt.Sprint(got) != want {
 		t.Fatalf("matches %v, want %s", got, want)
+	}
+}
+
+type captureDelivery struct{ batches []*batch }
+
+func (c *captureDelivery) deliver(_ context.Context, _ *worker, b *batch) error {
+	c.batches = append(c.batches, b)
+	return nil
+}
+
+// TestSplitMarkerWithEveryFlush: a stage-1 worker's flush (here the one a
+// stopping worker makes) carries the marker of everything it commits, even
+// right after another marker: the next owner starts after those offsets
+// and would never report their progress.
+func TestSplitMarkerWithEveryFlush(t *testing.T) {
+	cfg := testConfig([]string{"127.0.0.1:1"})
+	cfg.InputKeying = KeyingAny
+	p, err := New(cfg, nopEncoder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := p.split
+	sp.sources, sp.repartitions = 1, 2
+	dec, err := decode.NewDecoder(decode.FormatAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := processor.NewPartition(sp.cfg.Processor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &captureDelivery{}
+	w := &worker{p: sp, d: d, tp: tp{sp.cfg.InputTopic, 0}, part: part, dec: dec, decode: dec.Decode,
+		split: newSplitState(sp, 0), highWater: -1}
+	t0 := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
+	rec := func(off int64, minute int) *kgo.Record {
+		v := fmt.Sprintf(`{"_time":"%s","dest":"h","process_name":"true","process":"/usr/bin/true"}`,
+			t0.Add(time.Duration(minute)*time.Minute).Format(time.RFC3339))
+		return &kgo.Record{Topic: sp.cfg.InputTopic, Offset: off, Value: []byte(v), Timestamp: t0.Add(time.Hour)}
+	}
+	now := t0.Add(time.Hour)
+	for _, j := range []job{
+		{recs: []*kgo.Record{rec(0, 1)}, now: now, highWater: -1},                            // flushes: marker at :01
+		{recs: []*kgo.Record{rec(1, 2)}, now: now.Add(10 * time.Millisecond), highWater: -1}, // no flush yet
+		{flush: true, now: now.Add(20 * time.Millisecond), highWater: -1},                    // the stop's flush
+	} {
+		if err := w.handle(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := d.batches[len(d.batches)-1]
+	if last.last == nil || last.last.Offset != 1 {
+		t.Fatalf("the stop's flush marks %v, want offset 1", last.last)
+	}
+	var markers []string
+	for _, r := range last.risk {
+		var ev processor.Event
+		m, err := decodeRepart(r.Value, &ev)
+		if err != nil || !m.marker {
+			t.Fatalf("record %q: %+v %v", r.Value, m, err)
+		}
+		markers = append(markers, fmt.Sprintf("%d:%s", r.Partition, time.Unix(0, m.timeNanos).UTC().Format("15:04")))
+	}
+	if want := "[0:12:02 1:12:02]"; fmt.Sprint(markers) != want {
+		t.Fatalf("markers with the stop's flush %v, want %s", markers, want)
 	}
 }

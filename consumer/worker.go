@@ -309,6 +309,11 @@ func (w *worker) handle(ctx context.Context, j job) error {
 		return err
 	}
 	if j.flush || (w.p.cfg.Guarantee == AtLeastOnce && j.now.Sub(w.lastFlush) >= w.p.cfg.CommitInterval) {
+		if w.split != nil {
+			// Stage 1: the offsets this flush commits carry their
+			// progress marker with them.
+			b.risk = w.split.appendMarkers(b.risk, j.now)
+		}
 		b.changelog, b.last = w.flushChangelog(), w.unflushed
 		w.unflushed, w.lastFlush = nil, j.now
 	}
@@ -363,9 +368,6 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 		case decode.OutcomeSkip:
 			w.p.stats.countSkip(w.dec.LastSkipReason())
 		}
-	}
-	if w.split != nil {
-		b.risk = w.split.appendMarkers(b.risk, now)
 	}
 	if len(recs) == 0 {
 		if w.merge != nil {
