@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestRepartitionScaleOut(t *testing.T) {
 				cfg := pipelineConfig(b, tp, processor.EmitFinal)
 				cfg.Guarantee, cfg.InputKeying, cfg.RepartitionTopic = guarantee, consumer.KeyingAny, repartitionTopic
 				first := startInstance(t, cfg)
-				second := startInstance(t, cfg)
+				startInstance(t, cfg)
 				victim := startProcess(t, bin, b, tp, "--emit", "final", "--guarantee", guarantee.String(),
 					"--input-keying", "any", "--repartition-topic", repartitionTopic)
 
@@ -121,16 +122,9 @@ func TestRepartitionScaleOut(t *testing.T) {
 				})
 				victim.kill()
 				produceUnkeyed(t, b, tp.input, lines[quarter:2*quarter])
-				// Until the group expires the killed member, an exactly-once
-				// transaction can wait behind the rebalance past its timeout,
-				// and a graceful stop then ends with an unknown outcome (by
-				// design): let both stages settle on the live instances first.
-				waitFor(t, 60*time.Second, "the live instances to own every partition of both stages", func() bool {
-					return ownedOnceByTopic([]*instance{first, second}, int(2*tp.partitions))
-				})
 				startInstance(t, cfg)
 				produceUnkeyed(t, b, tp.input, lines[2*quarter:3*quarter])
-				first.stop(t)
+				removeInstance(t, first)
 				produceUnkeyed(t, b, tp.input, lines[3*quarter:])
 				produceClosers(t, b, tp, g)
 				requireFinal(t, b, tp.output, g.rows(), 3*time.Second, 2*time.Minute, guarantee == consumer.AtLeastOnce,
@@ -158,22 +152,25 @@ func TestChaosAnyKeying(t *testing.T) {
 	})
 }
 
-// ownedOnceByTopic reports whether the members together own each of n
-// (topic, partition) pairs exactly once.
-func ownedOnceByTopic(members []*instance, n int) bool {
-	owners := map[string]int{}
-	for _, m := range members {
-		for _, ps := range m.p.Partitions() {
-			owners[fmt.Sprint(ps.Topic, "/", ps.Partition)]++
+// removeInstance stops in gracefully. An exactly-once session whose last
+// transaction did not end in time (it can wait behind a rebalance) stops
+// with ErrUnknownOutcome by design: nothing of it is committed and the
+// next owner rebuilds from what Kafka committed; the rows decide.
+func removeInstance(t *testing.T, in *instance) {
+	t.Helper()
+	in.once.Do(func() {
+		in.cancel()
+		select {
+		case in.err = <-in.done:
+		case <-time.After(60 * time.Second):
+			in.err = errors.New("instance did not stop within 60s")
 		}
-	}
-	if len(owners) != n {
-		return false
-	}
-	for _, c := range owners {
-		if c != 1 {
-			return false
+		if errors.Is(in.err, consumer.ErrUnknownOutcome) {
+			t.Logf("removed instance: %v", in.err)
+			in.err = nil
 		}
+	})
+	if in.err != nil && !errors.Is(in.err, context.Canceled) {
+		t.Errorf("pipeline instance: %v", in.err)
 	}
-	return true
 }
