@@ -133,6 +133,15 @@ type Config struct {
 	// max.message.bytes, less 16 KiB for headers, lowers it further.
 	// Default 512 KiB.
 	DeadLetterMaxBytes int
+	// InputKeying says how the input topic is keyed: KeyingHost (default)
+	// runs the windows on the input partitions; KeyingAny re-keys the
+	// matching events by host through RepartitionTopic first
+	// (docs/repartition.md).
+	InputKeying InputKeying
+	// RepartitionTopic carries stage 1's matches and progress markers to
+	// the windows with KeyingAny; as many partitions as ChangelogTopic.
+	// Default (WithDefaults) "<Group>.repartition".
+	RepartitionTopic string
 	// MaxSessionRestarts bounds how often in a row an exactly-once session
 	// of unknown outcome is replaced in-process without committing anything
 	// in between; beyond it Run returns the error (a process restart is
@@ -182,6 +191,14 @@ func (e *FieldError) Unwrap() error { return e.Err }
 func (c Config) WithDefaults() Config {
 	if c.ChangelogTopic == "" && !c.DisableChangelog {
 		c.ChangelogTopic = c.Group + ".state-changelog"
+		if c.InputKeying == KeyingAny {
+			// Not the host-keyed changelog: its state and resume offsets
+			// belong to input partitions, not repartition partitions.
+			c.ChangelogTopic = c.Group + ".repartition-changelog"
+		}
+	}
+	if c.RepartitionTopic == "" && c.InputKeying == KeyingAny {
+		c.RepartitionTopic = c.Group + ".repartition"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -212,6 +229,12 @@ func (c Config) Validate() error {
 	}
 	if !c.DisableChangelog {
 		topics = append(topics, struct{ field, topic string }{"ChangelogTopic", c.ChangelogTopic})
+	}
+	if c.InputKeying == KeyingAny {
+		topics = append(topics, struct{ field, topic string }{"RepartitionTopic", c.RepartitionTopic})
+	}
+	if c.InputKeying > KeyingAny {
+		bad("InputKeying", "unknown input keying %d", uint8(c.InputKeying))
 	}
 	seen := map[string]string{}
 	for _, t := range topics {

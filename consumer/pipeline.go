@@ -42,6 +42,14 @@ type Pipeline struct {
 	failOnce sync.Once
 	failErr  error
 	failed   chan struct{}
+
+	// With InputKeying any (repartition.go): stage says which stage this
+	// pipeline is, split is the stage-1 pipeline a stage-2 pipeline runs
+	// beside it, and a stage-1 pipeline learns the partition counts of
+	// its input (sources) and of the repartition topic at start.
+	stage                 stage
+	split                 *Pipeline
+	sources, repartitions int32
 }
 
 // New fills cfg's derived defaults, validates it and returns a pipeline; it
@@ -58,6 +66,15 @@ func New(cfg Config, enc Encoder) (*Pipeline, error) {
 	if enc == nil {
 		return nil, errors.New("encoder is required")
 	}
+	p := pipelineOf(cfg, enc)
+	if cfg.InputKeying == KeyingAny {
+		p.splitStages()
+	}
+	return p, nil
+}
+
+// pipelineOf is the pipeline of a checked config, not connected.
+func pipelineOf(cfg Config, enc Encoder) *Pipeline {
 	return &Pipeline{
 		cfg:     cfg,
 		enc:     enc,
@@ -67,14 +84,24 @@ func New(cfg Config, enc Encoder) (*Pipeline, error) {
 		failed:  make(chan struct{}),
 		ready:   readiness{reason: "starting"},
 		dlqMax:  cfg.DeadLetterMaxBytes,
-	}, nil
+	}
 }
 
 // Stats returns running totals.
-func (p *Pipeline) Stats() Stats { return p.stats.snapshot() }
+func (p *Pipeline) Stats() Stats {
+	if p.split != nil {
+		return mergeStageStats(p.split.stats.snapshot(), p.stats.snapshot())
+	}
+	return p.stats.snapshot()
+}
 
 // Partitions returns the state of each partition this instance owns.
-func (p *Pipeline) Partitions() []PartitionStat { return p.stats.partitionStats() }
+func (p *Pipeline) Partitions() []PartitionStat {
+	if p.split != nil {
+		return append(p.split.stats.partitionStats(), p.stats.partitionStats()...)
+	}
+	return p.stats.partitionStats()
+}
 
 // Run consumes until ctx is cancelled, then finishes in-flight work, commits
 // and leaves the group within ShutdownTimeout. It returns a non-nil error for
@@ -82,6 +109,13 @@ func (p *Pipeline) Partitions() []PartitionStat { return p.stats.partitionStats(
 // good, an exactly-once commit of unknown outcome): nothing after the failed
 // input is committed, so a restarted process re-reads it.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if p.split != nil {
+		return p.runStages(ctx)
+	}
+	return p.run(ctx)
+}
+
+func (p *Pipeline) run(ctx context.Context) error {
 	limits, err := p.awaitTopics(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -92,6 +126,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if limits.dlqMaxBytes > 0 {
 		p.dlqMax = min(p.dlqMax, max(limits.dlqMaxBytes-dlqHeadroom, 0))
 	}
+	p.sources, p.repartitions = limits.inputPartitions, limits.outputPartitions
 	if p.cfg.Guarantee == ExactlyOnce {
 		return p.runExactlyOnce(ctx)
 	}
@@ -130,7 +165,7 @@ func (p *Pipeline) baseOpts(hard context.Context, d delivery) []kgo.Opt {
 		kgo.ConsumeTopics(p.cfg.InputTopic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
-		kgo.RecordPartitioner(changelogAwarePartitioner{changelog: p.cfg.ChangelogTopic}),
+		kgo.RecordPartitioner(changelogAwarePartitioner{changelog: p.cfg.ChangelogTopic, repartition: p.repartitionOutput()}),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(0),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -146,12 +181,13 @@ func (p *Pipeline) baseOpts(hard context.Context, d delivery) []kgo.Opt {
 }
 
 // changelogAwarePartitioner sends changelog records to the partition they
-// name (co-partitioned with the input, as state must be) and hashes every
-// other record's key the way Kafka does.
-type changelogAwarePartitioner struct{ changelog string }
+// name (co-partitioned with the input, as state must be), as it does stage
+// 1's repartition records (partitioned by host, markers to every
+// partition), and hashes every other record's key the way Kafka does.
+type changelogAwarePartitioner struct{ changelog, repartition string }
 
 func (c changelogAwarePartitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	if topic == c.changelog {
+	if topic == c.changelog || (c.repartition != "" && topic == c.repartition) {
 		return kgo.ManualPartitioner().ForTopic(topic)
 	}
 	return kgo.StickyKeyPartitioner(nil).ForTopic(topic)

@@ -29,6 +29,12 @@ type Stats struct {
 	// SessionRestarts counts exactly-once sessions replaced in-process
 	// after a transaction of unknown outcome.
 	SessionRestarts int64
+	// Repartitioned counts the records stage 1 wrote to the repartition
+	// topic (matches and progress markers; InputKeying any).
+	Repartitioned int64
+	// RepartitionDuplicates counts repeated matches stage 2 dropped (stage
+	// 1 re-read its input after a crash or rebalance).
+	RepartitionDuplicates int64
 }
 
 // PartitionStat describes one assigned partition, for metrics and readiness.
@@ -52,6 +58,7 @@ type PartitionStat struct {
 // hot counters are atomics.
 type counters struct {
 	consumed, events, prefiltered, written, rebalances, commitFailures, aborts, dlqFailures, sessionRestarts atomic.Int64
+	repartitionDuplicates                                                                                    atomic.Int64
 
 	mu           sync.Mutex
 	skipped      map[string]int64
@@ -96,6 +103,8 @@ func (c *counters) snapshot() Stats {
 		KafkaErrors:        cloneMap(c.kafkaErrors),
 		DeadLetterFailures: c.dlqFailures.Load(),
 		SessionRestarts:    c.sessionRestarts.Load(),
+
+		RepartitionDuplicates: c.repartitionDuplicates.Load(),
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 type topicLimits struct {
 	// dlqMaxBytes is the DLQ topic's max.message.bytes (0: unknown).
 	dlqMaxBytes int
+	// Partition counts of the input and output topics.
+	inputPartitions, outputPartitions int32
 }
 
 // readiness is why the pipeline is not ready yet ("" once it is checked).
@@ -41,7 +43,12 @@ func (r *readiness) get() string {
 // NotReady says why the pipeline cannot work yet (brokers unreachable, a
 // topic missing), or "" once its startup check has passed. Partitions tells
 // the rest (restoring or running).
-func (p *Pipeline) NotReady() string { return p.ready.get() }
+func (p *Pipeline) NotReady() string {
+	if r := p.ready.get(); r != "" || p.split == nil {
+		return r
+	}
+	return p.split.ready.get()
+}
 
 // topicCheckInterval is how often the startup check is retried.
 const topicCheckInterval = 5 * time.Second
@@ -112,7 +119,10 @@ func (p *Pipeline) checkTopics(ctx context.Context, adm *kadm.Client) (topicLimi
 				p.cfg.ChangelogTopic, cl, p.cfg.InputTopic, in)
 		}
 	}
-	limits := topicLimits{}
+	limits := topicLimits{
+		inputPartitions:  int32(len(details[p.cfg.InputTopic].Partitions)),
+		outputPartitions: int32(len(details[p.cfg.OutputTopic].Partitions)),
+	}
 	configs, err := adm.DescribeTopicConfigs(ctx, p.cfg.DLQTopic)
 	if err != nil {
 		// Not every broker lets every user describe configs: the

@@ -154,6 +154,12 @@ type worker struct {
 	replaying    bool
 	restoredOpen map[string]bool
 	openWritten  bool // the last flush stored open assemblies
+
+	// With InputKeying any, split is stage 1's progress (it matches and
+	// re-keys instead of windowing) and merge stage 2's view of stage 1
+	// (repartition.go); both nil otherwise.
+	split *splitState
+	merge *mergeState
 }
 
 // batch is what one job produced, handed to the delivery as a whole.
@@ -175,6 +181,12 @@ func (p *Pipeline) newWorker(cl *kgo.Client, d delivery, partition int32) *worke
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		highWater: -1,
+	}
+	switch p.stage {
+	case stageSplit:
+		w.split = newSplitState(p, partition)
+	case stageMerge:
+		w.merge = newMergeState(p)
 	}
 	w.state.Store(int32(StateRestoring))
 	w.heldPos.Store(-1)
@@ -273,6 +285,12 @@ func (w *worker) restore(ctx context.Context) error {
 		return fmt.Errorf("partition %d state: %w", w.tp.partition, err)
 	}
 	for _, c := range st.changes {
+		if w.merge != nil && isRepartitionKey(c.Key) {
+			if err := w.merge.restore(c); err != nil {
+				return fmt.Errorf("restore changelog topic %s partition %d: %w", w.p.cfg.ChangelogTopic, w.tp.partition, err)
+			}
+			continue
+		}
 		if err := part.Restore(c); err != nil {
 			return fmt.Errorf("restore changelog topic %s partition %d: %w", w.p.cfg.ChangelogTopic, w.tp.partition, err)
 		}
@@ -286,7 +304,8 @@ func (w *worker) restore(ctx context.Context) error {
 		return err
 	}
 	w.part, w.dec, w.skipBelow = part, dec, st.nextOffset
-	w.replaying, w.restoredOpen = dec.Assembles() && st.nextOffset > 0, st.openAssembled
+	// Stage 2 reads repartitioned records, never raw auditd lines.
+	w.replaying, w.restoredOpen = dec.Assembles() && w.merge == nil && st.nextOffset > 0, st.openAssembled
 	w.decode = dec.DecodeFull
 	if w.p.cfg.Prefilter {
 		w.decode = dec.Decode
@@ -319,6 +338,11 @@ func (w *worker) handle(ctx context.Context, j job) error {
 		return err
 	}
 	if j.flush || (w.p.cfg.Guarantee == AtLeastOnce && j.now.Sub(w.lastFlush) >= w.p.cfg.CommitInterval) {
+		if w.split != nil {
+			// Stage 1: the offsets this flush commits carry their
+			// progress marker with them.
+			b.risk = w.split.appendMarkers(b.risk, j.now)
+		}
 		b.changelog, b.last = w.flushChangelog(), w.unflushed
 		w.heldPos.Store(-1)
 		if pos, ok := w.dec.HeldFrom(); ok {
@@ -369,6 +393,11 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 			continue
 		}
 		w.lastEvent = now
+		if w.merge != nil {
+			// Stage 2: a match or progress marker from stage 1.
+			n.events += w.merge.apply(w, r, now, b)
+			continue
+		}
 		if len(r.Value) > w.p.cfg.MaxRecordBytes {
 			b.deadLetter(w.deadLetter(r, DLQReasonTooLarge,
 				fmt.Errorf("record of %d bytes exceeds MaxRecordBytes (%d)", len(r.Value), w.p.cfg.MaxRecordBytes)), DLQReasonTooLarge)
@@ -386,6 +415,9 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 		}
 	}
 	if len(recs) == 0 {
+		if w.merge != nil {
+			w.merge.tick(w, now)
+		}
 		// A tick: assemblies that waited too long complete now (not
 		// while replaying: those were applied before).
 		if w.dec.Assembles() && !w.replaying && w.dec.Expire(now) > 0 {
@@ -431,16 +463,10 @@ func (w *worker) apply(b *batch, r *kgo.Record, outcome decode.Outcome, derr err
 		b.deadLetter(w.deadLetter(r, reason, derr), reason)
 		return
 	}
-	// The record's append time, never later than now, is its arrival: a
-	// backlog read at once must not look like live data to the partition
-	// clock.
-	arrival := now
-	if !r.Timestamp.IsZero() && r.Timestamp.Before(now) {
-		arrival = r.Timestamp
-	}
 	// A shipper's clock behind the host's must not make a true positive
 	// look like a future event: the arrival is never before the event
 	// (CheckEventTime above bounds the event by the wall clock).
+	arrival := arrivalOf(r, now)
 	if t := w.ev.Time; arrival.Before(t) {
 		arrival = t
 		if now.Before(t) {
@@ -450,10 +476,18 @@ func (w *worker) apply(b *batch, r *kgo.Record, outcome decode.Outcome, derr err
 	switch outcome {
 	case decode.OutcomeEvent:
 		n.events++
-		w.results = w.part.Process(&w.ev, arrival, w.results)
+		if w.split != nil {
+			w.split.event(r, &w.ev, arrival, b) // stage 1: re-key a match
+		} else {
+			w.results = w.part.Process(&w.ev, arrival, w.results)
+		}
 	case decode.OutcomeNoMatch:
 		n.prefiltered++
-		w.results = w.part.Advance(w.ev.Time, arrival, w.results)
+		if w.split != nil {
+			w.split.progress(w.ev.Time, arrival)
+		} else {
+			w.results = w.part.Advance(w.ev.Time, arrival, w.results)
+		}
 	case decode.OutcomeSkip:
 		w.p.stats.countSkip(w.dec.LastSkipReason())
 	case decode.OutcomePending:
@@ -479,6 +513,16 @@ func (w *worker) endReplay() {
 	w.replaying = false
 }
 
+// arrivalOf is r's arrival for the partition clock: its append time, never
+// later than now, so that a backlog read at once does not look like live
+// data.
+func arrivalOf(r *kgo.Record, now time.Time) time.Time {
+	if !r.Timestamp.IsZero() && r.Timestamp.Before(now) {
+		return r.Timestamp
+	}
+	return now
+}
+
 func (b *batch) deadLetter(r *kgo.Record, reason string) {
 	b.deadLetters = append(b.deadLetters, r)
 	b.reasons = append(b.reasons, reason)
@@ -489,6 +533,9 @@ func (b *batch) deadLetter(r *kgo.Record, reason string) {
 func (w *worker) collectChanges() {
 	// Drained even without a changelog, so the changes do not pile up.
 	w.changes = w.part.DrainChanges(w.changes[:0])
+	if w.merge != nil {
+		w.changes = w.merge.drainChanges(w.changes)
+	}
 	if w.p.cfg.DisableChangelog {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,12 +43,20 @@ func TestChaosExactlyOnce(t *testing.T) {
 	})
 }
 
-func testChaos(t *testing.T, bin string, b testBroker) {
+// testChaos runs the chaos scenario; extra are more run flags. With
+// "--input-keying any" among them the stream is produced unkeyed,
+// round-robin, through the repartition topic.
+func testChaos(t *testing.T, bin string, b testBroker, extra ...string) {
 	tp := setupTopics(t, b, 12)
+	produce := func(lines [][]byte) { produceLines(t, b, tp.input, lines) }
+	if slices.Contains(extra, "any") {
+		createTopic(t, b, repartitionTopic, tp.partitions, nil)
+		produce = func(lines [][]byte) { produceUnkeyed(t, b, tp.input, lines) }
+	}
 	g := generateStream(7, *chaosEvents, 400, 100, streamStart, 100*time.Millisecond)
 	lines := g.lines()
-	args := []string{"--guarantee", "exactly-once", "--emit", "final", "--session-timeout", "6s",
-		"--transaction-timeout", "5s", "--commit-interval", "100ms"}
+	args := append([]string{"--guarantee", "exactly-once", "--emit", "final", "--session-timeout", "6s",
+		"--transaction-timeout", "5s", "--commit-interval", "100ms"}, extra...)
 	rng := rand.New(rand.NewPCG(7, 11))
 
 	var selfExits atomic.Int64
@@ -60,7 +69,7 @@ func testChaos(t *testing.T, bin string, b testBroker) {
 	step := (len(lines) + chunks - 1) / chunks
 	for c := 0; c*step < len(lines); c++ {
 		end := min((c+1)*step, len(lines))
-		produceLines(t, b, tp.input, lines[c*step:end])
+		produce(lines[c*step : end])
 		time.Sleep(300 * time.Millisecond) // let the members work on it before the next blow
 		switch {
 		case c%2 == 1 && kills < *chaosKills:

@@ -77,6 +77,8 @@ type benchConfig struct {
 	// a child process ("child", the default), so that CPU, allocations and
 	// RSS measured here are the consumer's alone, or "in-process".
 	brokerProcess string
+	// keying (--input-keying) of the measured pipelines. Default host.
+	keying consumer.InputKeying
 	// serveKfake (--serve-kfake) makes this process the child:
 	// it serves a kfake cluster until its stdin closes.
 	serveKfake bool
@@ -204,6 +206,8 @@ func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 	peerJar := fs.String("peer-jar", "", "Kafka Streams peer jar (integration/kstreams) to run on the same topic (empty: not run)")
 	peerGuarantee := fs.String("peer-guarantee", "both", "guarantees the peer runs in, among those of --guarantee: both, at-least-once or exactly-once")
 	peerIdle := fs.Duration("peer-idle", 10*time.Second, "the peer exits after this long without records to process (longer than any pause in its input)")
+	var keying consumer.InputKeying
+	fs.Var(&keying, "input-keying", "input `keying` of the pipelines: host (default) or any (through a repartition topic)")
 	serveKfake := fs.Bool("serve-kfake", false, "serve an embedded kfake cluster on 127.0.0.1, print its address, stop when stdin closes (the child of --broker-process child; the integration tests use it too)")
 	if err := cli.ParseFlags(fs, e, args); err != nil {
 		return benchConfig{}, err
@@ -244,6 +248,7 @@ func parseBenchFlags(e cli.Env, args []string) (benchConfig, error) {
 		compression:     *compression,
 		peerJar:         *peerJar,
 		peerIdle:        *peerIdle,
+		keying:          keying,
 	}
 	var errs []error
 	var err error
@@ -811,6 +816,7 @@ func (h *benchHarness) pipelineConfig(name, input string, g consumer.Guarantee) 
 	cfg.OutputTopic = h.prefix + "." + name + ".risk"
 	cfg.DLQTopic = h.prefix + "." + name + ".dlq"
 	cfg.Guarantee = g
+	cfg.InputKeying = h.cfg.keying
 	cfg.Logger = h.logger
 	var err error
 	if cfg.Format, err = decode.ParseFormat(h.cfg.gen.Format); err != nil {
@@ -839,6 +845,12 @@ func (h *benchHarness) ensureTopics(ctx context.Context, cfg consumer.Config) er
 	}
 	if err := kafkaclient.EnsurePipelineTopics(ctx, cl, topics, int32(h.cfg.partitions)); err != nil {
 		return err
+	}
+	if cfg.InputKeying == consumer.KeyingAny {
+		if err := kafkaclient.EnsureTopics(ctx, cl, []kafkaclient.Topic{{Name: cfg.RepartitionTopic, Partitions: int32(h.cfg.partitions)}}); err != nil {
+			return err
+		}
+		h.topics = append(h.topics, cfg.RepartitionTopic)
 	}
 	h.topics = append(h.topics, cfg.OutputTopic, cfg.DLQTopic)
 	if !cfg.DisableChangelog {

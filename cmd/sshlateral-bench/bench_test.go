@@ -454,24 +454,7 @@ var benchRuns atomic.Int64
 func BenchmarkPipelineKfake(b *testing.B) {
 	const events = 100_000
 	ctx := context.Background()
-	broker, err := startKfake(ctx, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(broker.stop)
-	logger, _ := cli.NewLogger(&bytes.Buffer{}, "text", "error")
-	gen := defaultGenConfig()
-	gen.Events = events
-	rep := &benchReport{Stream: streamInfo{Events: events}}
-	h := &benchHarness{cfg: benchConfig{gen: gen, partitions: 12, timeout: 5 * time.Minute, compression: "zstd"},
-		brokers: broker.addrs, prefix: "bench", logger: logger, rep: rep}
-	input := h.prefix + ".input"
-	if err := h.createTopic(ctx, input, 12); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := h.load(ctx, input); err != nil {
-		b.Fatal(err)
-	}
+	h, input := loadedHarness(b, "bench", events)
 	for _, g := range []consumer.Guarantee{consumer.AtLeastOnce, consumer.ExactlyOnce} {
 		b.Run(g.String(), func(b *testing.B) {
 			var total time.Duration
@@ -483,8 +466,8 @@ func BenchmarkPipelineKfake(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if len(rep.Failures) > 0 {
-					b.Fatal(rep.Failures)
+				if len(h.rep.Failures) > 0 {
+					b.Fatal(h.rep.Failures)
 				}
 				total += time.Duration(ph.Seconds * float64(time.Second))
 			}

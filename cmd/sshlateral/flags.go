@@ -66,7 +66,9 @@ func addPipelineFlags(fs *flag.FlagSet, defaultEmit processor.EmitMode) *pipelin
 	fs.StringVar(&c.InputTopic, "input-topic", c.InputTopic, "topic of endpoint process events")
 	fs.StringVar(&c.OutputTopic, "output-topic", c.OutputTopic, "topic for Avro risk records")
 	fs.StringVar(&c.DLQTopic, "dlq-topic", c.DLQTopic, "dead-letter topic for records that cannot be decoded")
-	fs.StringVar(&c.ChangelogTopic, "changelog-topic", "", "compacted topic of window state, as many partitions as the input (default <group>.state-changelog)")
+	fs.StringVar(&c.ChangelogTopic, "changelog-topic", "", "compacted topic of window state, as many partitions as the input, or with --input-keying any as the repartition topic (default <group>.state-changelog; any: <group>.repartition-changelog)")
+	fs.Var(&c.InputKeying, "input-keying", "input `keying`: host (default; all of a host's events in one partition) or any (no key or round-robin: matches are re-keyed by host through the repartition topic)")
+	fs.StringVar(&c.RepartitionTopic, "repartition-topic", "", "with --input-keying any: internal topic of matches keyed by host, as many partitions as the changelog (default <group>.repartition)")
 	fs.BoolVar(&c.DisableChangelog, "no-changelog", false, "keep window state in memory only (a moved partition loses its open windows)")
 	fs.BoolVar(&pf.noPrefilter, "no-prefilter", false, "decode every record fully (slower; the prefilter never changes results)")
 	fs.Var(&c.Format, "input-format", "input record `format`: auto (default; decided per record), sysmon, cim, envelope, hec, ecs, ocsf or auditd")
@@ -152,6 +154,7 @@ var flagNames = map[string]string{
 	"Processor.MaxStateBytes": "max-state-bytes", "MaxRecordBytes": "max-record-bytes",
 	"DeadLetterMaxBytes": "dlq-max-bytes", "MaxSessionRestarts": "max-session-restarts",
 	"SchemaID": "schema-id", "Wire": "wire-format",
+	"InputKeying": "input-keying", "RepartitionTopic": "repartition-topic",
 }
 
 // flagErrors rewrites the field errors in err as "--flag: problem", so that

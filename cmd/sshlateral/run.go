@@ -26,7 +26,7 @@ func cmdRun(ctx context.Context, e cli.Env, args []string) error {
 	pf := addPipelineFlags(fs, processor.EmitEarly)
 	of := addOpsFlags(fs)
 	rf := addRegistryFlags(fs)
-	createTopics := fs.Bool("create-topics", false, "create missing topics (input, output, DLQ, changelog) before starting")
+	createTopics := fs.Bool("create-topics", false, "create missing topics (input, output, DLQ, changelog, repartition) before starting")
 	partitions := fs.Int("partitions", 12, "partitions of topics created by --create-topics")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -170,7 +170,18 @@ func ensurePipelineTopics(ctx context.Context, kc kafkaclient.Config, cfg consum
 	if !cfg.DisableChangelog {
 		topics.Changelog = cfg.ChangelogTopic
 	}
-	return kafkaclient.EnsurePipelineTopics(ctx, cl, topics, partitions)
+	if err := kafkaclient.EnsurePipelineTopics(ctx, cl, topics, partitions); err != nil {
+		return err
+	}
+	if cfg.InputKeying != consumer.KeyingAny {
+		return nil
+	}
+	// Stage 2's state is co-partitioned with the repartition topic.
+	n, err := kafkaclient.Partitions(ctx, cl, cfg.ChangelogTopic)
+	if err != nil || n == 0 {
+		n = partitions
+	}
+	return kafkaclient.EnsureTopics(ctx, cl, []kafkaclient.Topic{{Name: cfg.RepartitionTopic, Partitions: n}})
 }
 
 // withoutField drops the errors about one flag from err, when another check
