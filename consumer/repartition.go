@@ -165,8 +165,9 @@ type splitState struct {
 	newest  int64     // newest accepted event time, unix ns
 	arrival time.Time // newest arrival (append time) read
 
-	sent     bool // a marker went out (this worker's life)
-	sentTime int64
+	sent       bool // a marker went out (this worker's life)
+	sentTime   int64
+	lastMarker time.Time
 
 	// lastOffset and seq number the matches one source record completes.
 	lastOffset, seq int64
@@ -227,8 +228,8 @@ func (s *splitState) matchRecord(r *kgo.Record, e *processor.Event, arrival time
 // appendMarkers appends a progress marker for every repartition partition
 // when the source's progress changed since the last one: its newest event
 // time, or, at first, that it exists but has none yet. The worker calls it
-// whenever it flushes, so that every input offset committed is covered by
-// a marker written before it (a stopping worker's last batch too: the next
+// once per CommitInterval and whenever it flushes, so that every input
+// offset committed is covered by a marker written before it (a stopping worker's last batch too: the next
 // owner starts after it and would never report its progress); markers
 // follow the batch's matches, which they cover.
 func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Record {
@@ -236,7 +237,7 @@ func (s *splitState) appendMarkers(dst []*kgo.Record, now time.Time) []*kgo.Reco
 	if !due {
 		return dst
 	}
-	s.sent, s.sentTime = true, s.newest
+	s.sent, s.sentTime, s.lastMarker = true, s.newest, now
 	value := appendRepartMarker(nil, s.source, s.p.sources, s.hasTime, s.newest)
 	ts := s.arrival
 	if ts.IsZero() {

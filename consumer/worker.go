@@ -414,6 +414,9 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 			w.drainReady(b, now, &n)
 		}
 	}
+	if w.split != nil && now.Sub(w.split.lastMarker) >= w.p.cfg.CommitInterval {
+		b.risk = w.split.appendMarkers(b.risk, now)
+	}
 	if len(recs) == 0 {
 		if w.merge != nil {
 			w.merge.tick(w, now)
