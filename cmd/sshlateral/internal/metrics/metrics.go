@@ -48,6 +48,7 @@ type pipelineCollector struct {
 	partConsumed, openWindows, openGroups, lag, eventTimeLag, watermark       *prometheus.Desc
 	lastRecord                                                                *prometheus.Desc
 	kafkaErrors, dlqFailures, sessionRestarts, stateBytes, ignored, restoring *prometheus.Desc
+	repartitioned, repartitionDuplicates                                      *prometheus.Desc
 }
 
 func newPipelineCollector(src PipelineStats, now func() time.Time) *pipelineCollector {
@@ -56,33 +57,35 @@ func newPipelineCollector(src PipelineStats, now func() time.Time) *pipelineColl
 	}
 	tp := []string{"topic", "partition"}
 	return &pipelineCollector{
-		src:             src,
-		now:             now,
-		consumed:        d("consumed_records_total", "Input records read."),
-		events:          d("events_total", "Process events fully decoded and given to the matcher."),
-		prefiltered:     d("prefiltered_events_total", "Process events rejected by the prefilter (cannot match)."),
-		skipped:         d("skipped_records_total", "Input records that are not process events, by reason.", "reason"),
-		deadLettered:    d("dead_lettered_records_total", "Undecodable input records sent to the DLQ topic, by reason.", "reason"),
-		results:         d("results_total", "Detection results (matches) before the allowlist, by emission: EARLY, FINAL, LATE.", "emission"),
-		suppressed:      d("suppressed_results_total", "Results suppressed by the allowlist, by rule.", "rule"),
-		written:         d("risk_records_written_total", "Risk records acknowledged by the broker (two per unsuppressed result)."),
-		rebalances:      d("rebalances_total", "Consumer group assignment changes seen."),
-		commitFailures:  d("commit_failures_total", "Offset or transaction commits that failed."),
-		aborts:          d("transaction_aborts_total", "Exactly-once transactions aborted."),
-		assigned:        d("assigned_partitions", "Input partitions this instance owns."),
-		partConsumed:    d("partition_consumed_records_total", "Input records read from the partition since this instance was assigned it.", tp...),
-		openWindows:     d("partition_open_windows", "Open event-time windows of the partition.", tp...),
-		openGroups:      d("partition_open_groups", "Open result groups of the partition.", tp...),
-		lag:             d("partition_lag_records", "Consumer lag: partition high watermark at the last fetch minus the next offset to process.", tp...),
-		eventTimeLag:    d("partition_event_time_lag_seconds", "Wall clock minus the partition's event-time watermark (absent until the first event).", tp...),
-		watermark:       d("partition_watermark_timestamp_seconds", "Event-time watermark of the partition, unix seconds (absent until the first event).", tp...),
-		lastRecord:      d("partition_last_record_timestamp_seconds", "Wall clock of the last record processed, unix seconds (absent until the first record).", tp...),
-		kafkaErrors:     d("kafka_errors_total", "Kafka client errors, by kind: connection (brokers unreachable, authentication), topic (missing or misconfigured at start), fetch.", "kind"),
-		dlqFailures:     d("dead_letter_failures_total", "Records that could not be dead-lettered even without their value; each is logged with its offset."),
-		sessionRestarts: d("session_restarts_total", "Exactly-once sessions replaced in-process after a transaction of unknown outcome."),
-		stateBytes:      d("partition_state_bytes", "Estimated bytes of the partition's open window state (counted against --max-state-bytes).", tp...),
-		ignored:         d("partition_ignored_events_total", "Events the partition's processor left out for an out-of-range or future time.", tp...),
-		restoring:       d("partition_restoring", "1 while the partition restores its state from the changelog.", tp...),
+		src:                   src,
+		now:                   now,
+		consumed:              d("consumed_records_total", "Input records read."),
+		events:                d("events_total", "Process events fully decoded and given to the matcher."),
+		prefiltered:           d("prefiltered_events_total", "Process events rejected by the prefilter (cannot match)."),
+		skipped:               d("skipped_records_total", "Input records that are not process events, by reason.", "reason"),
+		deadLettered:          d("dead_lettered_records_total", "Undecodable input records sent to the DLQ topic, by reason.", "reason"),
+		results:               d("results_total", "Detection results (matches) before the allowlist, by emission: EARLY, FINAL, LATE.", "emission"),
+		suppressed:            d("suppressed_results_total", "Results suppressed by the allowlist, by rule.", "rule"),
+		written:               d("risk_records_written_total", "Risk records acknowledged by the broker (two per unsuppressed result)."),
+		rebalances:            d("rebalances_total", "Consumer group assignment changes seen."),
+		commitFailures:        d("commit_failures_total", "Offset or transaction commits that failed."),
+		aborts:                d("transaction_aborts_total", "Exactly-once transactions aborted."),
+		assigned:              d("assigned_partitions", "Input partitions this instance owns."),
+		partConsumed:          d("partition_consumed_records_total", "Input records read from the partition since this instance was assigned it.", tp...),
+		openWindows:           d("partition_open_windows", "Open event-time windows of the partition.", tp...),
+		openGroups:            d("partition_open_groups", "Open result groups of the partition.", tp...),
+		lag:                   d("partition_lag_records", "Consumer lag: partition high watermark at the last fetch minus the next offset to process.", tp...),
+		eventTimeLag:          d("partition_event_time_lag_seconds", "Wall clock minus the partition's event-time watermark (absent until the first event).", tp...),
+		watermark:             d("partition_watermark_timestamp_seconds", "Event-time watermark of the partition, unix seconds (absent until the first event).", tp...),
+		lastRecord:            d("partition_last_record_timestamp_seconds", "Wall clock of the last record processed, unix seconds (absent until the first record).", tp...),
+		kafkaErrors:           d("kafka_errors_total", "Kafka client errors, by kind: connection (brokers unreachable, authentication), topic (missing or misconfigured at start), fetch.", "kind"),
+		dlqFailures:           d("dead_letter_failures_total", "Records that could not be dead-lettered even without their value; each is logged with its offset."),
+		sessionRestarts:       d("session_restarts_total", "Exactly-once sessions replaced in-process after a transaction of unknown outcome."),
+		stateBytes:            d("partition_state_bytes", "Estimated bytes of the partition's open window state (counted against --max-state-bytes).", tp...),
+		ignored:               d("partition_ignored_events_total", "Events the partition's processor left out for an out-of-range or future time.", tp...),
+		restoring:             d("partition_restoring", "1 while the partition restores its state from the changelog.", tp...),
+		repartitioned:         d("repartitioned_matches_total", "With --input-keying any: records stage 1 wrote to the repartition topic (matches and progress markers)."),
+		repartitionDuplicates: d("repartition_duplicates_total", "With --input-keying any: repartitioned matches stage 2 read again and skipped (already applied)."),
 	}
 }
 
@@ -90,7 +93,8 @@ func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.consumed, c.events, c.prefiltered, c.skipped, c.deadLettered, c.results,
 		c.suppressed, c.written, c.rebalances, c.commitFailures, c.aborts, c.assigned, c.partConsumed,
 		c.openWindows, c.openGroups, c.lag, c.eventTimeLag, c.watermark, c.lastRecord,
-		c.kafkaErrors, c.dlqFailures, c.sessionRestarts, c.stateBytes, c.ignored, c.restoring} {
+		c.kafkaErrors, c.dlqFailures, c.sessionRestarts, c.stateBytes, c.ignored, c.restoring,
+		c.repartitioned, c.repartitionDuplicates} {
 		ch <- d
 	}
 }
@@ -112,6 +116,8 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.aborts, st.Aborts)
 	counter(c.dlqFailures, st.DeadLetterFailures)
 	counter(c.sessionRestarts, st.SessionRestarts)
+	counter(c.repartitioned, st.Repartitioned)
+	counter(c.repartitionDuplicates, st.RepartitionDuplicates)
 	for kind, n := range st.KafkaErrors {
 		counter(c.kafkaErrors, n, kind)
 	}
