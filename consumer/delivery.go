@@ -408,8 +408,8 @@ func (p *Pipeline) holdBackOffsets(req *kmsg.TxnOffsetCommitRequest) error {
 		}
 		for j := range t.Partitions {
 			part := &t.Partitions[j]
-			if w, ok := p.worker(t.Topic, part.Partition); ok {
-				if held := w.heldPos.Load(); held >= 0 && held < part.Offset {
+			if v, ok := p.held.Load(part.Partition); ok {
+				if held := v.(int64); held >= 0 && held < part.Offset {
 					part.Offset = held
 				}
 			}

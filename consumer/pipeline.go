@@ -30,6 +30,10 @@ type Pipeline struct {
 	stats *counters
 	logs  *logLimiter
 	ready readiness
+	// held maps an input partition to the first offset an open auditd
+	// assembly holds (published at flushes; read, without locks, by the
+	// exactly-once commit).
+	held sync.Map
 	// dlqMax bounds dead-letter values: DeadLetterMaxBytes, lowered to fit
 	// the DLQ topic's limit at start.
 	dlqMax int

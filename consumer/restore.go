@@ -23,6 +23,10 @@ const offsetKey = "sshlateral/consumer/next-offset"
 // newline-separated (decode.Decoder.OpenAssemblies).
 const openAssembliesKey = "sshlateral/consumer/open-assemblies"
 
+// restoreQuiet is how long an exactly-once restore waits without data
+// before it takes an aborted tail for the end (see restore).
+const restoreQuiet = 1500 * time.Millisecond
+
 func encodeOffset(o int64) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(o))
 }
@@ -91,11 +95,14 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 			pending[part] = end.Offset
 		}
 	}
-	// Markers arrive as control records, so the end offset is reached
-	// exactly: the record before the end (the last stable offset, under
-	// read_committed) is a committed record or a transaction marker, both
-	// returned, and aborted records come before their marker. Empty polls
-	// (a leader moving) therefore mean waiting, not done; ctx bounds it.
+	// Markers arrive as control records, so the end offset is normally
+	// reached exactly. Only a tail of aborted records can hide it (not every
+	// broker returns the abort marker to a read_committed reader): then a
+	// partition is done once polls come back empty for restoreQuiet after
+	// its data stopped. A restore runs after every aborted transaction, so
+	// the span is short; a leader move longer than it during an
+	// exactly-once restore can still end the restore early.
+	lastData := time.Now()
 	for len(pending) > 0 {
 		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fetches := cl.PollFetches(pollCtx)
@@ -110,6 +117,7 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 			}
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
+			lastData = time.Now()
 			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
 				delete(pending, r.Partition)
 			}
@@ -122,6 +130,11 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 				latest[r.Partition][string(r.Key)] = r.Value
 			}
 		})
+		// At-least-once changelogs carry no markers: an empty poll there
+		// means the broker is catching up, so keep waiting (ctx bounds it).
+		if p.cfg.Guarantee == ExactlyOnce && time.Since(lastData) >= restoreQuiet {
+			break
+		}
 	}
 	st := restoredState{}
 	for k, v := range latest[part] {

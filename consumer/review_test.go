@@ -11,11 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sshlateral/sshlateral/processor"
 	"github.com/sshlateral/sshlateral/producer"
@@ -386,72 +382,6 @@ func TestLostPartitionWritesNoState(t *testing.T) {
 			t.Fatalf("after the partition was lost its worker wrote %d changelog records (resume offset %d) and marked %v",
 				len(b.changelog), storedOffset([]*batch{b}), b.last != nil)
 		}
-	}
-}
-
-// TestExactlyOnceRestoreWaitsForData: the exactly-once restore stops after
-// three polls of 500 ms that return nothing (restore.go: emptyPolls >= 3),
-// meant for a tail of aborted records. Polls that return nothing because
-// the changelog's leader is moving (a broker restart, when rebalances
-// happen) end it just the same: the partition then runs from the committed
-// input offset with a part of its state, or none, and the lost counts are
-// never recovered.
-func TestExactlyOnceRestoreWaitsForData(t *testing.T) {
-	cfg := testConfig(nil)
-	cfg.Guarantee = ExactlyOnce
-	cfg.TransactionTimeout = 3 * time.Second
-	c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cfg.Brokers = c.ListenAddrs()
-	cl := plainClient(t, cfg.Brokers)
-	if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 1, 1, nil, topicsOf(cfg)...); err != nil {
-		t.Fatal(err)
-	}
-	changelog := cfg.Group + ".state-changelog"
-	var recs []*kgo.Record
-	for i := range 3 {
-		recs = append(recs, &kgo.Record{Topic: changelog, Key: fmt.Appendf(nil, "k%d", i), Value: []byte("v")})
-	}
-	recs = append(recs, &kgo.Record{Topic: changelog, Key: []byte(offsetKey), Value: encodeOffset(42)})
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	// The changelog's leader answers NOT_LEADER_FOR_PARTITION for 2.5 s.
-	until := time.Now().Add(2500 * time.Millisecond)
-	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		if time.Now().After(until) {
-			return nil, nil, false
-		}
-		r := req.(*kmsg.FetchRequest)
-		resp := r.ResponseKind().(*kmsg.FetchResponse)
-		resp.Version = r.Version
-		for _, rt := range r.Topics {
-			t := kmsg.NewFetchResponseTopic()
-			t.Topic, t.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				p := kmsg.NewFetchResponseTopicPartition()
-				p.Partition = rp.Partition
-				p.ErrorCode = kerr.NotLeaderForPartition.Code
-				t.Partitions = append(t.Partitions, p)
-			}
-			resp.Topics = append(resp.Topics, t)
-		}
-		return resp, nil, true
-	})
-	p := newPipeline(t, cfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := p.restore(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(st.changes) != 3 || st.nextOffset != 42 {
-		t.Fatalf("restored %d state entries and resume offset %d, want 3 and 42: the restore gave up while the leader was unavailable",
-			len(st.changes), st.nextOffset)
 	}
 }
 

@@ -345,8 +345,10 @@ func (w *worker) handle(ctx context.Context, j job) error {
 		}
 		b.changelog, b.last = w.flushChangelog(), w.unflushed
 		w.heldPos.Store(-1)
+		w.p.held.Delete(w.tp.partition)
 		if pos, ok := w.dec.HeldFrom(); ok {
 			w.heldPos.Store(pos)
+			w.p.held.Store(w.tp.partition, pos)
 			if b.last != nil && pos <= b.last.Offset {
 				// Mark up to just before the open assembly's first record.
 				b.last = &kgo.Record{Topic: b.last.Topic, Partition: b.last.Partition, Offset: pos - 1, LeaderEpoch: b.last.LeaderEpoch}

@@ -152,7 +152,11 @@ func TestKafkaStreamsPeer(t *testing.T) {
 			run := runs[i%len(runs)]
 			t.Run(run.name, func(t *testing.T) {
 				output := fmt.Sprintf("kstreams.rows.%d", i)
-				createTopic(t, b, output, 3, nil)
+				// The peer stamps its rows with their event time (a month
+				// ago here): with the default 7-day retention the broker may
+				// delete them at any retention check before they are read.
+				forever := "-1"
+				createTopic(t, b, output, 3, map[string]*string{"retention.ms": &forever})
 				appID := fmt.Sprintf("sshlateral-kstreams-it-%d", i)
 				args := []string{"--bootstrap", b.Seeds()[0], "--input", tp.input, "--output", output,
 					"--application-id", appID, "--guarantee", run.guarantee,

@@ -581,7 +581,10 @@ func (h *benchHarness) createTopic(ctx context.Context, topic string, partitions
 		return err
 	}
 	defer closeFn()
-	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+	// Records may carry event times long past (the generated stream, the
+	// peer's rows): time-based retention must not delete them mid-run.
+	forever := "-1"
+	resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{"retention.ms": &forever}, topic)
 	if err == nil {
 		err = resp.Err
 	}
