@@ -247,9 +247,11 @@ func (w *worker) run(hard context.Context) {
 		var j job
 		select {
 		case <-w.quit:
-			if !w.discard.Load() && (w.unflushed != nil || len(w.pending) > 0) {
-				// Leave the partition's state and offset durable for
-				// the next owner.
+			// At-least-once leaves the partition's state and offset
+			// durable for the next owner. Exactly-once does not: a revoke
+			// aborts the open transaction anyway, and a write from inside
+			// the group's callback could wait on the session behind it.
+			if !w.discard.Load() && w.p.cfg.Guarantee == AtLeastOnce && (w.unflushed != nil || len(w.pending) > 0) {
 				if err := w.handle(ctx, job{flush: true, highWater: -1}); err != nil {
 					w.p.fail(err)
 				}
