@@ -141,6 +141,7 @@ func TestChaosAnyKeying(t *testing.T) {
 	bin := buildBinary(t)
 	anyKeying := []string{"--input-keying", "any", "--repartition-topic", repartitionTopic}
 	t.Run(brokerKfake, func(t *testing.T) {
+		skipKfakeChaos(t)
 		b := startKfakeProcess(t, buildCommand(t, "sshlateral-bench"))
 		scenarioCounts[brokerKfake].Add(1)
 		testChaos(t, bin, b, anyKeying...)
