@@ -19,7 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sshlateral/sshlateral/processor"
-	"github.com/sshlateral/sshlateral/producer"
 )
 
 // testCluster is a kfake cluster with the pipeline's topics.
@@ -82,14 +81,7 @@ func produceValues(t *testing.T, seeds []string, topic string, values ...[]byte)
 // returns its stats.
 func runUntil(t *testing.T, cfg Config, cond func(Stats) bool) Stats {
 	t.Helper()
-	enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: cfg.OutputTopic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(cfg, enc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPipeline(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -238,14 +230,7 @@ func TestExactlyOnceUnknownOutcome(t *testing.T) {
 // counted by kind; cancelling still ends Run promptly.
 func TestUnreachableBrokersAreVisible(t *testing.T) {
 	cfg := testConfig([]string{"127.0.0.1:1"})
-	enc, err := producer.NewEncoder(producer.EncoderConfig{Topic: cfg.OutputTopic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(cfg, enc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newPipeline(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
