@@ -106,6 +106,16 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// SessionTimeout is the group session timeout. Default 45s.
 	SessionTimeout time.Duration
+	// HeartbeatInterval is how often a member heartbeats; a member learns
+	// of a rebalance at its next heartbeat. It must stay below
+	// SessionTimeout; Kafka advises at most a third of it. Default 3s
+	// (franz-go's default).
+	HeartbeatInterval time.Duration
+	// RebalanceTimeout is how long the group waits for its members to
+	// rejoin in a rebalance (each finishes its revoked partitions' batch in
+	// hand first); a member slower than that is removed from the group.
+	// Default 60s (franz-go's default).
+	RebalanceTimeout time.Duration
 	// MaxPollRecords bounds one poll. Default 10000.
 	MaxPollRecords int
 	// TickInterval is how often each partition checks for idle close.
@@ -167,6 +177,8 @@ func DefaultConfig() Config {
 		CommitInterval:     200 * time.Millisecond,
 		TransactionTimeout: 10 * time.Second,
 		SessionTimeout:     45 * time.Second,
+		HeartbeatInterval:  3 * time.Second,
+		RebalanceTimeout:   time.Minute,
 		MaxPollRecords:     10000,
 		TickInterval:       time.Second,
 		ShutdownTimeout:    20 * time.Second,
@@ -252,6 +264,12 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTimeout < 6*time.Second {
 		bad("SessionTimeout", "must be at least 6s (broker minimum), got %s", c.SessionTimeout)
+	}
+	if c.HeartbeatInterval <= 0 || c.HeartbeatInterval >= c.SessionTimeout {
+		bad("HeartbeatInterval", "must be positive and below SessionTimeout (%s), got %s", c.SessionTimeout, c.HeartbeatInterval)
+	}
+	if c.RebalanceTimeout <= 0 {
+		bad("RebalanceTimeout", "must be positive, got %s", c.RebalanceTimeout)
 	}
 	if c.Guarantee == ExactlyOnce {
 		if c.TransactionTimeout <= 0 || c.TransactionTimeout >= c.SessionTimeout {

@@ -26,6 +26,8 @@ func TestConfigValidate(t *testing.T) {
 		{"output equals input", func(c *Config) { c.OutputTopic = c.InputTopic }, []string{"OutputTopic: topic", "also InputTopic"}},
 		{"dlq equals output", func(c *Config) { c.DLQTopic = c.OutputTopic }, []string{"DLQTopic: topic"}},
 		{"session timeout too small", func(c *Config) { c.SessionTimeout = time.Second }, []string{"SessionTimeout: must be at least 6s"}},
+		{"heartbeat not below session", func(c *Config) { c.HeartbeatInterval = c.SessionTimeout }, []string{"HeartbeatInterval: must be positive and below SessionTimeout"}},
+		{"rebalance timeout zero", func(c *Config) { c.RebalanceTimeout = 0 }, []string{"RebalanceTimeout: must be positive"}},
 		{"transaction timeout above session", func(c *Config) {
 			c.Guarantee, c.TransactionTimeout = ExactlyOnce, time.Minute
 		}, []string{"TransactionTimeout: must be positive"}},

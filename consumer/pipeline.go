@@ -169,6 +169,8 @@ func (p *Pipeline) baseOpts(hard context.Context, d delivery) []kgo.Opt {
 		kgo.ConsumeTopics(p.cfg.InputTopic),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(p.cfg.HeartbeatInterval),
+		kgo.RebalanceTimeout(p.cfg.RebalanceTimeout),
 		kgo.RecordPartitioner(changelogAwarePartitioner{changelog: p.cfg.ChangelogTopic, repartition: p.repartitionOutput()}),
 		kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(0),

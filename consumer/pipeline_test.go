@@ -52,6 +52,7 @@ func testConfig(seeds []string) Config {
 	cfg.Processor.IdleClose = 0
 	cfg.TickInterval = 50 * time.Millisecond
 	cfg.SessionTimeout = 6 * time.Second
+	cfg.HeartbeatInterval = time.Second
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	return cfg

@@ -59,6 +59,11 @@ func pipelineConfig(b testBroker, tp topics, emit processor.EmitMode) consumer.C
 	cfg.Processor.IdleClose = 0
 	cfg.TickInterval = 100 * time.Millisecond
 	cfg.SessionTimeout = 10 * time.Second
+	// A member learns of a rebalance within a heartbeat; kfake expires a
+	// member parked in JoinGroup on its own session timer (Kafka does
+	// not), so the sooner the survivors join, the wider their margin.
+	cfg.HeartbeatInterval = time.Second
+	cfg.RebalanceTimeout = testRebalanceTimeout
 	cfg.TransactionTimeout = 5 * time.Second
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -66,6 +71,26 @@ func pipelineConfig(b testBroker, tp topics, emit processor.EmitMode) consumer.C
 	}
 	return cfg
 }
+
+// victimSessionTimeout is the session timeout of a member a test kills,
+// shorter than the survivors' (10s). A rebalance that starts while the
+// victim is alive waits for it to rejoin until its session expires; the
+// survivors wait meanwhile, parked in JoinGroup. kfake (unlike Kafka,
+// which never expires a member awaiting a join) removes a parked member
+// when its own session timer fires, without answering its JoinGroup,
+// which then hangs until the request times out (rebalance timeout plus
+// 10s). With equal timeouts that is a race the survivors lose about half
+// the time; with the victim's shorter they never run it.
+const victimSessionTimeout = "6s"
+
+// testRebalanceTimeout bounds a rebalance below the survivors' session
+// timeout (10s, less a heartbeat). kfake keeps a member whose JoinGroup
+// answer could not be written (its process was killed mid-rebalance)
+// with no session timer, so the rebalance waits the whole rebalance
+// timeout for it; past a survivor's session timeout kfake would drop the
+// parked survivor too (see victimSessionTimeout). Kafka expires such a
+// member after its session timeout.
+const testRebalanceTimeout = 8 * time.Second
 
 // instance is one in-process pipeline member.
 type instance struct {
@@ -377,7 +402,7 @@ func launchProcess(dir, bin string, b testBroker, tp topics, extra ...string) (*
 	}
 	args := append([]string{"run", "--brokers", strings.Join(b.Seeds(), ","), "--group", "sshlateral-it",
 		"--input-topic", tp.input, "--output-topic", tp.output, "--dlq-topic", tp.dlq, "--changelog-topic", tp.changelog,
-		"--idle-close", "0", "--session-timeout", "10s", "--transaction-timeout", "5s", "--log-format", "text", "--log-level", "info", "--http-addr", "127.0.0.1:0"}, extra...)
+		"--idle-close", "0", "--session-timeout", "10s", "--heartbeat-interval", "1s", "--rebalance-timeout", testRebalanceTimeout.String(), "--transaction-timeout", "5s", "--log-format", "text", "--log-level", "info", "--http-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -113,7 +113,7 @@ func TestRepartitionScaleOut(t *testing.T) {
 				first := startInstance(t, cfg)
 				startInstance(t, cfg)
 				victim := startProcess(t, bin, b, tp, "--emit", "final", "--guarantee", guarantee.String(),
-					"--input-keying", "any", "--repartition-topic", repartitionTopic)
+					"--input-keying", "any", "--repartition-topic", repartitionTopic, "--session-timeout", victimSessionTimeout)
 
 				quarter := len(lines) / 4
 				produceUnkeyed(t, b, tp.input, lines[:quarter])
@@ -141,7 +141,6 @@ func TestChaosAnyKeying(t *testing.T) {
 	bin := buildBinary(t)
 	anyKeying := []string{"--input-keying", "any", "--repartition-topic", repartitionTopic}
 	t.Run(brokerKfake, func(t *testing.T) {
-		skipKfakeChaos(t)
 		b := startKfakeProcess(t, buildCommand(t, "sshlateral-bench"))
 		scenarioCounts[brokerKfake].Add(1)
 		testChaos(t, bin, b, anyKeying...)

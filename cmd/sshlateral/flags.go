@@ -76,6 +76,8 @@ func addPipelineFlags(fs *flag.FlagSet, defaultEmit processor.EmitMode) *pipelin
 	fs.Var(&c.Guarantee, "guarantee", "delivery `guarantee`: at-least-once (default) or exactly-once")
 	fs.DurationVar(&c.CommitInterval, "commit-interval", c.CommitInterval, "exactly-once: how long one transaction collects work")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "consumer group session timeout")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", c.HeartbeatInterval, "consumer group heartbeat interval (below --session-timeout; at most a third of it is advised)")
+	fs.DurationVar(&c.RebalanceTimeout, "rebalance-timeout", c.RebalanceTimeout, "how long the group waits for members to rejoin in a rebalance; a slower member is removed")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "exactly-once: broker-side transaction timeout (below --session-timeout)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "deadline for the final flush and commit")
 	fs.StringVar(&c.TransactionalID, "transactional-id", "", "exactly-once: stable transactional id, e.g. the pod name (default <group>-<random>)")
@@ -147,7 +149,7 @@ var flagNames = map[string]string{
 	"DLQTopic": "dlq-topic", "ChangelogTopic": "changelog-topic", "DisableChangelog": "no-changelog",
 	"Format": "input-format", "Guarantee": "guarantee", "CommitInterval": "commit-interval",
 	"TransactionalID": "transactional-id", "TransactionTimeout": "transaction-timeout",
-	"SessionTimeout": "session-timeout", "ShutdownTimeout": "shutdown-timeout",
+	"SessionTimeout": "session-timeout", "HeartbeatInterval": "heartbeat-interval", "RebalanceTimeout": "rebalance-timeout", "ShutdownTimeout": "shutdown-timeout",
 	"Processor.Window": "window", "Processor.Offset": "window-offset", "Processor.Grace": "grace",
 	"Processor.IdleClose": "idle-close", "Processor.Emit": "emit", "Processor.Match": "match",
 	"Processor.MaxOpenGroups": "max-open-groups", "Processor.MaxFuture": "max-future",

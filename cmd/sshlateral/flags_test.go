@@ -149,6 +149,7 @@ func TestConfigErrorsNameFlags(t *testing.T) {
 		{"window", []string{"--window", "0s"}, []string{"--window: must be positive"}, []string{"Processor.Window"}},
 		{"window offset", []string{"--window-offset", "2h"}, []string{"--window-offset: must be less than"}, []string{"--offset:"}},
 		{"session timeout", []string{"--session-timeout", "1s"}, []string{"--session-timeout: must be at least 6s"}, []string{"SessionTimeout:"}},
+		{"heartbeat interval", []string{"--heartbeat-interval", "50s"}, []string{"--heartbeat-interval: must be positive and below SessionTimeout"}, []string{"HeartbeatInterval:"}},
 		{"same topics", []string{"--dlq-topic", "endpoint.processes"}, []string{"--dlq-topic: topic"}, nil},
 		{"several", []string{"--grace", "-1m", "--max-open-groups", "0"}, []string{"--grace:", "--max-open-groups:"}, nil},
 	}
