@@ -248,3 +248,36 @@ func TestUnreachableBrokersAreVisible(t *testing.T) {
 		t.Fatalf("not ready %q, kafka errors %v; want the unreachable brokers named and counted", why, p.Stats().KafkaErrors)
 	}
 }
+
+// suppressAll is an allowlist that suppresses every result.
+type suppressAll struct{}
+
+func (suppressAll) Suppress(*processor.Result) (string, bool) { return "all", true }
+
+// TestResultsCountedBeforeAllowlist: sshlateral_results_total counts
+// matches before the allowlist (as its help says), so suppressed results
+// still show there, and in suppressed_results_total.
+func TestResultsCountedBeforeAllowlist(t *testing.T) {
+	lines := sampleLines(t)
+	cfg := testConfig(nil)
+	cl := newTestCluster(t, 1, topicsOf(cfg)...)
+	cfg.Brokers = cl.seeds
+	cfg.Processor.Emit = processor.EmitEarly
+	cfg.Suppressor = suppressAll{}
+	produceValues(t, cl.seeds, cfg.InputTopic, lines...)
+	st := runUntil(t, cfg, func(s Stats) bool { return s.Consumed >= int64(len(lines)) })
+	if st.Consumed != int64(len(lines)) {
+		t.Fatalf("consumed %d of %d", st.Consumed, len(lines))
+	}
+	var results int64
+	for _, n := range st.Results {
+		results += n
+	}
+	suppressed := st.Suppressed["all"]
+	if results == 0 || results != suppressed {
+		t.Errorf("results %v, suppressed %d: want every suppressed result counted as a result too", st.Results, suppressed)
+	}
+	if st.RecordsWritten != 0 {
+		t.Errorf("%d risk records written with every result suppressed", st.RecordsWritten)
+	}
+}

@@ -437,9 +437,10 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 	w.p.stats.consumed.Add(int64(len(recs)))
 	w.p.stats.events.Add(n.events)
 	w.p.stats.prefiltered.Add(n.prefiltered)
+	// Results count before the allowlist (sshlateral_results_total).
+	w.p.stats.countResults(w.results)
 	w.suppress()
 	if len(w.results) > 0 {
-		w.p.stats.countResults(w.results)
 		var err error
 		b.risk, err = w.p.enc.Records(w.results, b.risk)
 		if err != nil {
