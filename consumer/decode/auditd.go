@@ -188,6 +188,9 @@ func (d *Decoder) decodeAuditd(line []byte, ev *processor.Event, prefilter bool)
 	if err != nil {
 		return 0, err
 	}
+	if len(node) == 0 && d.fbHostSet {
+		node = d.fbHost // an envelope's host stands in for a missing node=
+	}
 	s := &d.audit
 	// The kernel writes every record of an event at once, under one
 	// stamp: an assembly of this node stamped auditTimeout or more before
@@ -197,7 +200,7 @@ func (d *Decoder) decodeAuditd(line []byte, ev *processor.Event, prefilter bool)
 	s.timeOut(func(o *auditAsm) bool { return bytes.Equal(o.node, node) && t.Sub(o.t) >= auditTimeout })
 	var a *auditAsm
 	for _, o := range s.open {
-		if o.serial == serial && o.t.Equal(t) {
+		if o.serial == serial && o.t.Equal(t) && bytes.Equal(o.node, node) {
 			a = o
 			break
 		}
@@ -536,7 +539,13 @@ func (a *auditAsm) add(typ, body []byte) error {
 // records (auditd, and auto, which recognises it): its caller then calls
 // Expire and Ready, holds back offsets while InFlight is non-zero, and
 // feeds it again the records before a restored offset.
-func (d *Decoder) Assembles() bool { return d.format == FormatAuto || d.format == FormatAuditd }
+func (d *Decoder) Assembles() bool {
+	switch d.format {
+	case FormatAuto, FormatAuditd, FormatEnvelope, FormatHEC:
+		return true // an envelope may hold auditd lines
+	}
+	return false
+}
 
 // SetPosition tells the decoder the caller's position of the next record
 // (a Kafka offset): an assembly remembers where its first record was, for

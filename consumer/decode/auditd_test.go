@@ -293,3 +293,98 @@ func TestAuditdCompletesByStreamTime(t *testing.T) {
 		t.Fatalf("Ready after a record 2 s later: %v %v %v %+v", out, ok, err, ev)
 	}
 }
+
+// TestAuditdInEnvelope: auditd lines shipped inside a JSON envelope (the
+// way Fluent Bit, Vector or Filebeat forward audit.log: {"message": line})
+// give the same events as the raw lines, in auto and envelope format, with
+// and without the prefilter (which must not feed a line twice).
+func TestAuditdInEnvelope(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/synthetic/positives_auditd.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines, wrapped [][]byte
+	for _, l := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		lines = append(lines, l)
+		v, err := json.Marshal(map[string]string{"message": string(l), "host": "collector-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrapped = append(wrapped, v)
+	}
+	want, _ := decodeAll(t, FormatAuditd, lines, true)
+	if len(want) == 0 {
+		t.Fatal("no events in the raw auditd lines")
+	}
+	for _, tc := range []struct {
+		name   string
+		format Format
+		full   bool
+	}{
+		{"auto, prefilter", FormatAuto, false},
+		{"auto, full", FormatAuto, true},
+		{"envelope, prefilter", FormatEnvelope, false},
+		{"envelope, full", FormatEnvelope, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := decodeAll(t, tc.format, wrapped, tc.full)
+			if !tc.full {
+				// The prefilter drops non-matching events; compare the
+				// matching ones.
+				want := matching(want)
+				got = matching(got)
+				if len(got) != len(want) {
+					t.Fatalf("%d matching events from the envelope, %d from the raw lines", len(got), len(want))
+				}
+				return
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d events from the envelope, %d from the raw lines", len(got), len(want))
+			}
+			for i := range want {
+				if diff := diffEvents(got[i], want[i]); diff != "" {
+					t.Fatalf("event %d: %s", i, diff)
+				}
+			}
+		})
+	}
+}
+
+func matching(evs []processor.Event) []processor.Event {
+	var out []processor.Event
+	for _, ev := range evs {
+		if processor.Match(processor.MatchESCU, &ev) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// TestAuditdEnvelopeHost: without a node= prefix, the envelope's host is
+// the event's dest; two hosts' records with the same serial and time stay
+// two events.
+func TestAuditdEnvelopeHost(t *testing.T) {
+	const (
+		sys = `type=SYSCALL msg=audit(1793613600.100:7): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=4000 pid=4242 auid=1000 uid=0 gid=0 euid=0 comm="ssh" exe="/usr/bin/ssh" key=(null)`
+		exe = `type=EXECVE msg=audit(1793613600.100:7): argc=3 a0="ssh" a1="-oBatchMode=yes" a2="http://x/a.sh"`
+		eoe = `type=EOE msg=audit(1793613600.100:7): `
+	)
+	wrap := func(host, line string) []byte {
+		v, err := json.Marshal(map[string]string{"message": line, "host": host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// Interleaved: host a's and host b's records of "the same" event.
+	recs := [][]byte{wrap("a", sys), wrap("b", sys), wrap("a", exe), wrap("b", exe), wrap("a", eoe), wrap("b", eoe)}
+	evs, _ := decodeAll(t, FormatAuto, recs, true)
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2 (one per host)", len(evs))
+	}
+	for i, want := range []string{"a", "b"} {
+		if evs[i].Dest != want || evs[i].Process != "ssh -oBatchMode=yes http://x/a.sh" {
+			t.Errorf("event %d: dest %q process %q", i, evs[i].Dest, evs[i].Process)
+		}
+	}
+}

@@ -806,6 +806,15 @@ func (d *Decoder) decodeInnerLine(line []byte, ev *processor.Event, prefilter bo
 	if line[start] == '{' {
 		return d.decodeJSON(line[start:], ev, prefilter, FormatAuto, depth)
 	}
+	if depth > 0 && isAuditLine(line[start:]) {
+		// audit.log forwarded line by line ({"message": "type=SYSCALL
+		// ..."}). A line feeds the assembler once: the prefilter pass
+		// leaves it to the full pass.
+		if d.lazy {
+			return OutcomeEvent, nil
+		}
+		return d.decodeAuditd(line[start:], ev, false)
+	}
 	if depth > 0 {
 		// The envelope plays the syslog header's part: a text without
 		// <Event is a log line, such as a banner, not an event.
