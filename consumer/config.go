@@ -248,6 +248,11 @@ func (c Config) Validate() error {
 	if c.InputKeying > KeyingAny {
 		bad("InputKeying", "unknown input keying %d", uint8(c.InputKeying))
 	}
+	if c.InputKeying == KeyingAny && c.Format == decode.FormatAuditd {
+		// Stage 1 assembles per input partition: an event's records
+		// spread over partitions would never meet.
+		bad("InputKeying", "raw auditd input must be keyed by node (keying host): the records of one event must share a partition")
+	}
 	seen := map[string]string{}
 	for _, t := range topics {
 		if t.topic == "" {

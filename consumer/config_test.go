@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sshlateral/sshlateral/consumer/decode"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -27,6 +29,9 @@ func TestConfigValidate(t *testing.T) {
 		{"dlq equals output", func(c *Config) { c.DLQTopic = c.OutputTopic }, []string{"DLQTopic: topic"}},
 		{"session timeout too small", func(c *Config) { c.SessionTimeout = time.Second }, []string{"SessionTimeout: must be at least 6s"}},
 		{"heartbeat not below session", func(c *Config) { c.HeartbeatInterval = c.SessionTimeout }, []string{"HeartbeatInterval: must be positive and below SessionTimeout"}},
+		{"auditd with any keying", func(c *Config) {
+			c.Format, c.InputKeying = decode.FormatAuditd, KeyingAny
+		}, []string{"InputKeying: raw auditd input must be keyed by node"}},
 		{"rebalance timeout zero", func(c *Config) { c.RebalanceTimeout = 0 }, []string{"RebalanceTimeout: must be positive"}},
 		{"transaction timeout above session", func(c *Config) {
 			c.Guarantee, c.TransactionTimeout = ExactlyOnce, time.Minute
