@@ -184,6 +184,7 @@ type ackedBatch struct {
 }
 
 func (d *exactlyOnce) deliver(ctx context.Context, w *worker, b *batch) error {
+	w.p.degradeDeadLetters(w, b)
 	d.w.Write(ctx, b.risk)
 	d.w.Write(ctx, b.deadLetters)
 	d.w.Write(ctx, b.changelog)
@@ -361,6 +362,14 @@ func (p *Pipeline) transactSession(ctx, hard context.Context, txnID string) (com
 			}
 		case committed:
 			commits++
+		case producer.Permanent(produceErr) && runErr == nil && p.learnRejectedDeadLetters(d.w.Rejected()):
+			// Only dead letters were rejected: the transaction is
+			// redone with them written without their value, or, if that
+			// failed too, left out, as at-least-once does.
+			p.stats.aborts.Add(1)
+			p.cfg.Logger.Warn("transaction aborted: the DLQ topic rejected a dead letter; redoing it with the dead letter reduced",
+				"topic", p.cfg.InputTopic, "dlq_topic", p.cfg.DLQTopic, "err", produceErr)
+			p.rebuildWorkers(sessHard, cl, d)
 		case producer.Permanent(produceErr):
 			// The broker will reject the same record again: retrying
 			// would loop forever. Nothing of it was committed.
@@ -508,4 +517,79 @@ func (p *Pipeline) rebuildWorkers(hard context.Context, cl *kgo.Client, d delive
 	if len(parts) > 0 {
 		p.startWorkers(hard, cl, d, parts)
 	}
+}
+
+// deadLetterStep is how far a dead letter the DLQ topic rejected in an
+// aborted exactly-once transaction is reduced when written again.
+type deadLetterStep int
+
+const (
+	dlqBare    deadLetterStep = iota + 1 // without its value
+	dlqLeftOut                           // not written: counted and logged
+)
+
+// maxDLQRejected bounds the rejected dead letters remembered; beyond it a
+// rejection fails the pipeline as before.
+const maxDLQRejected = 10000
+
+type dlqSource struct{ topic, partition, offset string }
+
+func dlqSourceOf(r *kgo.Record) dlqSource {
+	return dlqSource{headerValue(r, HeaderSourceTopic), headerValue(r, HeaderSourcePart), headerValue(r, HeaderSourceOffset)}
+}
+
+// learnRejectedDeadLetters records the next step for each rejected record
+// and reports whether they were all dead letters that can still be reduced.
+func (p *Pipeline) learnRejectedDeadLetters(rejected []*kgo.Record) bool {
+	if len(rejected) == 0 {
+		return false
+	}
+	for _, r := range rejected {
+		if r.Topic != p.cfg.DLQTopic || p.dlqRejectedCount.Load() >= maxDLQRejected {
+			return false
+		}
+	}
+	for _, r := range rejected {
+		src := dlqSourceOf(r)
+		step := dlqBare
+		if v, ok := p.dlqRejected.Load(src); ok {
+			if v.(deadLetterStep) >= dlqLeftOut {
+				return false
+			}
+			step = dlqLeftOut
+		} else {
+			p.dlqRejectedCount.Add(1)
+		}
+		p.dlqRejected.Store(src, step)
+		if step == dlqLeftOut {
+			p.stats.dlqFailures.Add(1)
+			p.cfg.Logger.Error("record could not be dead-lettered, even without its value",
+				"topic", src.topic, "partition", src.partition, "offset", src.offset,
+				"reason", headerValue(r, HeaderDLQReason), "dlq_topic", r.Topic)
+		}
+	}
+	return true
+}
+
+// degradeDeadLetters applies the steps learnt from aborted transactions to
+// b's dead letters before they join a transaction.
+func (p *Pipeline) degradeDeadLetters(w *worker, b *batch) {
+	if len(b.deadLetters) == 0 || p.dlqRejectedCount.Load() == 0 {
+		return
+	}
+	kept := b.deadLetters[:0]
+	keptReasons := b.reasons[:0:0]
+	for i, r := range b.deadLetters {
+		v, ok := p.dlqRejected.Load(dlqSourceOf(r))
+		switch {
+		case !ok:
+			kept = append(kept, r)
+		case v.(deadLetterStep) == dlqBare:
+			kept = append(kept, stripValue(r))
+		default:
+			continue // left out: counted and logged when learnt
+		}
+		keptReasons = append(keptReasons, b.reasons[i])
+	}
+	b.deadLetters, b.reasons = kept, keptReasons
 }

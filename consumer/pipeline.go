@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -37,6 +38,11 @@ type Pipeline struct {
 	// dlqMax bounds dead-letter values: DeadLetterMaxBytes, lowered to fit
 	// the DLQ topic's limit at start.
 	dlqMax int
+	// dlqRejected (exactly-once) holds the dead letters an aborted
+	// transaction had rejected for good, by source: written again without
+	// their value, then left out (deadLetterStep).
+	dlqRejected      sync.Map // dlqSource → deadLetterStep
+	dlqRejectedCount atomic.Int64
 
 	// wmu guards workers: group callbacks run between polls, while the
 	// poll loop dispatches or ticks.

@@ -123,10 +123,18 @@ func TestHostileInput(t *testing.T) {
 }
 
 // TestDeadLetterRejected: the DLQ topic rejects every dead letter (its
-// max.message.bytes is below even a dead letter's headers). At-least-once
-// counts each as a dead-letter failure, logged with its offset, not as
+// max.message.bytes is below even a dead letter's headers). Each guarantee
+// counts it as a dead-letter failure, logged with its offset, not as
 // dead-lettered, and goes on: results after it are still written.
+// Exactly-once learns it from aborted transactions (the record again
+// without its value, then without the record) instead of failing.
 func TestDeadLetterRejected(t *testing.T) {
+	for _, guarantee := range []consumer.Guarantee{consumer.AtLeastOnce, consumer.ExactlyOnce} {
+		t.Run(guarantee.String(), func(t *testing.T) { testDeadLetterRejected(t, guarantee) })
+	}
+}
+
+func testDeadLetterRejected(t *testing.T, guarantee consumer.Guarantee) {
 	forEachBroker(t, func(t *testing.T, b testBroker) {
 		tp := topics{input: "endpoint.processes", output: "sshlateral.risk", dlq: "sshlateral.dlq",
 			changelog: "sshlateral.state-changelog", partitions: 1}
@@ -138,7 +146,9 @@ func TestDeadLetterRejected(t *testing.T) {
 
 		g := generateStream(13, 300, 5, 10, streamStart, 2*time.Second)
 		lines := append([][]byte{[]byte("garbage that no decoder reads")}, g.lines()...)
-		in := startInstance(t, pipelineConfig(b, tp, processor.EmitFinal))
+		cfg := pipelineConfig(b, tp, processor.EmitFinal)
+		cfg.Guarantee = guarantee
+		in := startInstance(t, cfg)
 		produceLines(t, b, tp.input, lines)
 		produceClosers(t, b, tp, g)
 		requireFinal(t, b, tp.output, g.rows(), 2*time.Second, 90*time.Second, false, "after a rejected dead letter")

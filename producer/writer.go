@@ -50,9 +50,13 @@ func (w *SyncWriter) WriteAll(ctx context.Context, recs []*kgo.Record) kgo.Produ
 type TxnWriter struct {
 	cl *kgo.Client
 
-	mu      sync.Mutex
-	promise *kgo.FirstErrPromise
+	mu       sync.Mutex
+	promise  *kgo.FirstErrPromise
+	rejected []*kgo.Record // rejected for good since Reset (bounded)
 }
+
+// maxRejected bounds the records Rejected keeps per transaction.
+const maxRejected = 64
 
 // NewTxnWriter returns a TxnWriter producing through the transactional
 // client cl; Reset must be called after each Begin.
@@ -64,6 +68,7 @@ func NewTxnWriter(cl *kgo.Client) *TxnWriter {
 func (w *TxnWriter) Reset() {
 	w.mu.Lock()
 	w.promise = kgo.AbortingFirstErrPromise(w.cl)
+	w.rejected = w.rejected[:0]
 	w.mu.Unlock()
 }
 
@@ -74,9 +79,27 @@ func (w *TxnWriter) Write(ctx context.Context, recs []*kgo.Record) error {
 	p := w.promise
 	w.mu.Unlock()
 	for _, r := range recs {
-		w.cl.Produce(ctx, r, p.Promise())
+		promise := p.Promise() // one per record: Err waits for each
+		w.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			if err != nil && Permanent(err) {
+				w.mu.Lock()
+				if w.promise == p && len(w.rejected) < maxRejected {
+					w.rejected = append(w.rejected, r)
+				}
+				w.mu.Unlock()
+			}
+			promise(r, err)
+		})
 	}
 	return nil
+}
+
+// Rejected returns the records of the current transaction the broker
+// rejected for good (Permanent), at most 64; call it after Err.
+func (w *TxnWriter) Rejected() []*kgo.Record {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]*kgo.Record(nil), w.rejected...)
 }
 
 // Err waits for every record written since Reset and returns the first
