@@ -248,6 +248,11 @@ func (c Config) Validate() error {
 	if c.InputKeying > KeyingAny {
 		bad("InputKeying", "unknown input keying %d", uint8(c.InputKeying))
 	}
+	if c.EnvelopeField != "" {
+		if err := decode.CheckEnvelopeField(c.EnvelopeField); err != nil {
+			bad("EnvelopeField", "%v", err)
+		}
+	}
 	if c.InputKeying == KeyingAny && c.Format == decode.FormatAuditd {
 		// Stage 1 assembles per input partition: an event's records
 		// spread over partitions would never meet.

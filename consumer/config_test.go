@@ -29,6 +29,7 @@ func TestConfigValidate(t *testing.T) {
 		{"dlq equals output", func(c *Config) { c.DLQTopic = c.OutputTopic }, []string{"DLQTopic: topic"}},
 		{"session timeout too small", func(c *Config) { c.SessionTimeout = time.Second }, []string{"SessionTimeout: must be at least 6s"}},
 		{"heartbeat not below session", func(c *Config) { c.HeartbeatInterval = c.SessionTimeout }, []string{"HeartbeatInterval: must be positive and below SessionTimeout"}},
+		{"bad envelope field", func(c *Config) { c.EnvelopeField = "a..b" }, []string{"EnvelopeField: invalid envelope field path"}},
 		{"auditd with any keying", func(c *Config) {
 			c.Format, c.InputKeying = decode.FormatAuditd, KeyingAny
 		}, []string{"InputKeying: raw auditd input must be keyed by node"}},

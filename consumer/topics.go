@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -101,16 +103,24 @@ func (p *Pipeline) checkTopics(ctx context.Context, adm *kadm.Client) (topicLimi
 	if err != nil {
 		return topicLimits{}, "connection", fmt.Errorf("cannot reach brokers %s: %w", strings.Join(p.cfg.Brokers, ","), err)
 	}
-	var missing []string
+	var missing, failed []string
 	for _, name := range names {
 		d, ok := details[name]
-		if !ok || d.Err != nil {
+		switch {
+		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 			missing = append(missing, name)
+		case d.Err != nil:
+			// Not authorized, say: creating it would not help.
+			failed = append(failed, fmt.Sprintf("%s: %v", name, d.Err))
 		}
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		return topicLimits{}, "topic", fmt.Errorf("topics not usable: %s", strings.Join(failed, "; "))
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return topicLimits{}, "topic", fmt.Errorf("missing topics: %s (create them, or start with --create-topics)", strings.Join(missing, ", "))
+		return topicLimits{}, "topic", fmt.Errorf("missing topics: %s (create them, or set CreateTopics: sshlateral run --create-topics)", strings.Join(missing, ", "))
 	}
 	if !p.cfg.DisableChangelog {
 		in, cl := len(details[p.cfg.InputTopic].Partitions), len(details[p.cfg.ChangelogTopic].Partitions)

@@ -80,7 +80,7 @@ func TestHostileInput(t *testing.T) {
 		for i := range rows {
 			rows[i].Process = sanitized(rows[i].Process)
 		}
-		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "with hostile input")
+		o := requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "with hostile input")
 		dl := readDeadLetters(t, b, tp.dlq, len(hostile)-1)
 		if len(dl) != len(hostile)-1 {
 			t.Fatalf("dead letters: got %d, want %d", len(dl), len(hostile)-1)
@@ -112,7 +112,7 @@ func TestHostileInput(t *testing.T) {
 		if got := sumMap(st.DeadLettered); got != int64(len(hostile)-1) {
 			t.Errorf("dead-letter counter %d, want %d", got, len(hostile))
 		}
-		report := fmt.Sprintf("hostile %s: rows=%d found=%d missing=0 dead_letters=%d (%v) dlq_failures=%d", b.Name(), len(rows), len(rows), len(dl), gotReasons, st.DeadLetterFailures)
+		report := fmt.Sprintf("hostile %s: rows=%d found=%d missing=%d dead_letters=%d (%v) dlq_failures=%d", b.Name(), o.expected, o.found, o.missing, len(dl), gotReasons, st.DeadLetterFailures)
 		t.Log(report)
 		if path := os.Getenv(envScenarioReport); path != "" {
 			if err := appendLine(path, report); err != nil {

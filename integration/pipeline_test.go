@@ -326,7 +326,7 @@ func readFinal(t *testing.T, b testBroker, topic string, rows []expectedRow, qui
 // requireFinal is readFinal that logs the outcome as what and fails the test
 // on anything missing or unexpected, and on duplicates unless allowed (an
 // at-least-once crash may repeat an exact copy).
-func requireFinal(t *testing.T, b testBroker, topic string, rows []expectedRow, quiet, timeout time.Duration, allowDuplicates bool, what string) {
+func requireFinal(t *testing.T, b testBroker, topic string, rows []expectedRow, quiet, timeout time.Duration, allowDuplicates bool, what string) outcome {
 	t.Helper()
 	o := readFinal(t, b, topic, rows, quiet, timeout)
 	t.Logf("%s: %s: %s", b.Name(), what, o)
@@ -337,6 +337,7 @@ func requireFinal(t *testing.T, b testBroker, topic string, rows []expectedRow, 
 	if bad > 0 {
 		t.Fatalf("%s: output differs from expectation: %s\n%v", what, o, o.problems)
 	}
+	return o
 }
 
 // waitFor polls cond until it holds or timeout passes.

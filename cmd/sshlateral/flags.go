@@ -149,7 +149,7 @@ var flagNames = map[string]string{
 	"DLQTopic": "dlq-topic", "ChangelogTopic": "changelog-topic", "DisableChangelog": "no-changelog",
 	"Format": "input-format", "Guarantee": "guarantee", "CommitInterval": "commit-interval",
 	"TransactionalID": "transactional-id", "TransactionTimeout": "transaction-timeout",
-	"SessionTimeout": "session-timeout", "HeartbeatInterval": "heartbeat-interval", "RebalanceTimeout": "rebalance-timeout", "ShutdownTimeout": "shutdown-timeout",
+	"SessionTimeout": "session-timeout", "HeartbeatInterval": "heartbeat-interval", "EnvelopeField": "envelope-field", "RebalanceTimeout": "rebalance-timeout", "ShutdownTimeout": "shutdown-timeout",
 	"Processor.Window": "window", "Processor.Offset": "window-offset", "Processor.Grace": "grace",
 	"Processor.IdleClose": "idle-close", "Processor.Emit": "emit", "Processor.Match": "match",
 	"Processor.MaxOpenGroups": "max-open-groups", "Processor.MaxFuture": "max-future",

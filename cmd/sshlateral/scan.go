@@ -198,7 +198,7 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 		}
 		if derr != nil {
 			s.Errors++
-			fmt.Fprintf(e.Stderr, "%s: %v\n", where, derr)
+			fmt.Fprintf(e.Stderr, "%s: %s\n", where, boundedError(derr))
 			return nil
 		}
 		switch outcome {
@@ -257,4 +257,20 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 	}
 	results = part.Flush(results)
 	return emit()
+}
+
+// maxScanErrorBytes bounds a decode error as scan prints it: errors quote
+// the record, which may be hostile and megabytes long.
+const maxScanErrorBytes = 1024
+
+func boundedError(err error) string {
+	s := err.Error()
+	if len(s) <= maxScanErrorBytes {
+		return s
+	}
+	cut := maxScanErrorBytes
+	for cut > 0 && s[cut]&0xC0 == 0x80 { // a rune boundary
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes cut)", s[:cut], len(s)-cut)
 }

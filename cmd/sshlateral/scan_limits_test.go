@@ -44,6 +44,28 @@ func TestScanSkipsOversizedLines(t *testing.T) {
 	}
 }
 
+// A decode error quotes at most a bounded part of the record: a hostile
+// line cannot blow up stderr (nor a log shipper reading it).
+func TestScanDecodeErrorBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "in.json")
+	line := `{"_time":"` + strings.Repeat("x", 200_000) + `","process_name":"ssh","dest":"h"}`
+	if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "", "scan", path)
+	if code != exitInputErrors {
+		t.Fatalf("exit %d, want %d: %.300s", code, exitInputErrors, stderr)
+	}
+	for _, l := range strings.Split(stderr, "\n") {
+		if len(l) > maxScanErrorBytes+len(path)+64 {
+			t.Fatalf("stderr line of %d bytes: %.200s…", len(l), l)
+		}
+	}
+	if !strings.Contains(stderr, path+":1:") {
+		t.Errorf("stderr does not name the line: %.300s", stderr)
+	}
+}
+
 // scan drains the partition's state changes as it goes: its heap stays
 // bounded by the open groups, not by every group ever seen.
 func TestScanMemoryBoundedByOpenGroups(t *testing.T) {

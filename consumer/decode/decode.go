@@ -46,14 +46,15 @@ const (
 
 var formatNames = [numFormats]string{"auto", "sysmon", "cim", "envelope", "hec", "ecs", "ocsf", "auditd"}
 
-// ParseFormat parses the --input-format flag value.
+// ParseFormat parses a format name, in any case (as Guarantee and the
+// other enums do).
 func ParseFormat(s string) (Format, error) {
 	for f, n := range formatNames {
-		if n == s {
+		if strings.EqualFold(n, s) {
 			return Format(f), nil
 		}
 	}
-	return 0, fmt.Errorf("--input-format: unknown format %q (want one of %s)", s, strings.Join(formatNames[:], ", "))
+	return 0, fmt.Errorf("unknown format %q (want one of %s)", s, strings.Join(formatNames[:], ", "))
 }
 
 // String returns the flag spelling of f.
@@ -69,7 +70,7 @@ func (f Format) String() string {
 func (f *Format) Set(s string) error {
 	v, err := ParseFormat(s)
 	if err != nil {
-		return fmt.Errorf("unknown format %q (want auto, sysmon or cim)", s)
+		return err
 	}
 	*f = v
 	return nil
@@ -196,12 +197,21 @@ type Option func(*Decoder) error
 // FormatEnvelope only this field is read.
 func WithEnvelopeField(path string) Option {
 	return func(d *Decoder) error {
-		if path == "" || path[0] == '.' || path[len(path)-1] == '.' || strings.Contains(path, "..") {
-			return fmt.Errorf("--envelope-field: invalid field path %q", path)
+		if err := CheckEnvelopeField(path); err != nil {
+			return err
 		}
 		d.envField = path
 		return nil
 	}
+}
+
+// CheckEnvelopeField reports whether path is a usable envelope field path:
+// non-empty dotted names.
+func CheckEnvelopeField(path string) error {
+	if path == "" || path[0] == '.' || path[len(path)-1] == '.' || strings.Contains(path, "..") {
+		return fmt.Errorf("invalid envelope field path %q (dotted names, e.g. payload.raw)", path)
+	}
+	return nil
 }
 
 // WithPrefilter turns the prefilter of Decode on (the default) or off; off,
@@ -216,7 +226,7 @@ func WithPrefilter(on bool) Option {
 // NewDecoder returns a Decoder for format.
 func NewDecoder(format Format, opts ...Option) (*Decoder, error) {
 	if format >= numFormats {
-		return nil, fmt.Errorf("--input-format: unknown format %d", format)
+		return nil, fmt.Errorf("unknown format %d", format)
 	}
 	d := &Decoder{format: format, now: time.Now}
 	for _, o := range opts {

@@ -67,22 +67,24 @@ func TestParseFormat(t *testing.T) {
 		{"auto", FormatAuto, false},
 		{"sysmon", FormatSysmon, false},
 		{"cim", FormatCIM, false},
-		{"CIM", 0, true},
+		{"CIM", FormatCIM, false},
+		{"ocsf", FormatOCSF, false},
+		{"auditd", FormatAuditd, false},
 		{"", 0, true},
 		{"xml", 0, true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseFormat(tc.in)
 			if tc.wantErr {
-				if err == nil || !strings.Contains(err.Error(), "--input-format") {
-					t.Fatalf("ParseFormat(%q) = %v, %v; want an error naming --input-format", tc.in, got, err)
+				if err == nil || !strings.Contains(err.Error(), "auditd") {
+					t.Fatalf("ParseFormat(%q) = %v, %v; want an error listing the formats", tc.in, got, err)
 				}
 				return
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("ParseFormat(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 			}
-			if got.String() != tc.in {
+			if !strings.EqualFold(got.String(), tc.in) {
 				t.Fatalf("String() = %q, want %q", got.String(), tc.in)
 			}
 		})
