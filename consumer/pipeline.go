@@ -188,6 +188,8 @@ func (p *Pipeline) baseOpts(hard context.Context, d delivery) []kgo.Opt {
 			p.revoked(ctx, cl, d, r)
 		}),
 		kgo.OnPartitionsLost(p.lost),
+		kgo.WithLogger(clientLog{p}),
+		kgo.WithHooks(clientLog{p}),
 	}
 	return append(opts, p.cfg.ClientOpts...)
 }

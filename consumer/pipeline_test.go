@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -280,4 +281,67 @@ func TestResultsCountedBeforeAllowlist(t *testing.T) {
 	if st.RecordsWritten != 0 {
 		t.Errorf("%d risk records written with every result suppressed", st.RecordsWritten)
 	}
+}
+
+// TestBrokerLostAfterStartIsVisible: the broker goes away while the
+// pipeline runs; failed connections are counted (kafka_errors "connect")
+// and logged, rate-limited, instead of the client retrying in silence.
+func TestBrokerLostAfterStartIsVisible(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := testConfig(c.ListenAddrs())
+	var logBuf syncBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 1, 1, nil, topicsOf(cfg)...); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	p := newPipeline(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for p.NotReady() != "" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if why := p.NotReady(); why != "" {
+		t.Fatalf("not ready: %s", why)
+	}
+	c.Close()
+	for p.Stats().KafkaErrors["connect"] == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if p.Stats().KafkaErrors["connect"] == 0 {
+		t.Fatalf("kafka errors %v after the broker went away; want connect errors counted", p.Stats().KafkaErrors)
+	}
+	if !strings.Contains(logBuf.String(), "cannot connect to broker") {
+		t.Errorf("no connection failure logged:\n%s", logBuf.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
