@@ -78,7 +78,7 @@ func newPipelineCollector(src PipelineStats, now func() time.Time) *pipelineColl
 		eventTimeLag:          d("partition_event_time_lag_seconds", "Wall clock minus the partition's event-time watermark (absent until the first event).", tp...),
 		watermark:             d("partition_watermark_timestamp_seconds", "Event-time watermark of the partition, unix seconds (absent until the first event).", tp...),
 		lastRecord:            d("partition_last_record_timestamp_seconds", "Wall clock of the last record processed, unix seconds (absent until the first record).", tp...),
-		kafkaErrors:           d("kafka_errors_total", "Kafka client errors, by kind: connection (brokers unreachable, authentication), topic (missing or misconfigured at start), fetch.", "kind"),
+		kafkaErrors:           d("kafka_errors_total", "Kafka client errors, by kind: connection (brokers unreachable at start, authentication), topic (missing or misconfigured at start), connect (a failed broker connection while running), fetch.", "kind"),
 		dlqFailures:           d("dead_letter_failures_total", "Records that could not be dead-lettered even without their value; each is logged with its offset."),
 		sessionRestarts:       d("session_restarts_total", "Exactly-once sessions replaced in-process after a transaction of unknown outcome."),
 		stateBytes:            d("partition_state_bytes", "Estimated bytes of the partition's open window state (counted against --max-state-bytes).", tp...),
