@@ -201,8 +201,9 @@ func produceLines(ctx context.Context, cl *kgo.Client, topic string, each eachLi
 
 // rebaser shifts every timestamp form the decoders read by delta, keeping
 // each form's layout: Sysmon UtcTime, RFC 3339 (Sysmon SystemTime, syslog
-// RFC 5424 headers, CIM _time strings), RFC 3164 syslog headers and CIM
-// epoch _time (number or numeric string).
+// RFC 5424 headers, JSON time strings), RFC 3164 syslog headers, epoch
+// times (CIM _time, HEC and OCSF time, ECS @timestamp; seconds or
+// milliseconds, number or numeric string) and auditd record stamps.
 type rebaser struct {
 	delta time.Duration
 	// year is the year of the first event: RFC 3164 stamps carry none, and
@@ -223,6 +224,11 @@ func newRebaser(lr lineReader, files []string, now time.Time) (*rebaser, error) 
 			first = ev.Time
 			return errFound
 		}
+		if t, ok := auditStamp(line); ok {
+			// auditd: no single record is an event; its stamp is.
+			first = t
+			return errFound
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFound) {
@@ -238,9 +244,14 @@ var (
 	reUtcTime = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}`)
 	reRFC3339 = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
 	reRFC3164 = regexp.MustCompile(`^(?:<\d{1,3}>)?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2}`)
-	// reCIMEpoch is a CIM _time of epoch seconds: a JSON number, or a
+	// reEpoch is an epoch time under a key the decoders read one from
+	// (CIM _time, HEC and OCSF time, ECS @timestamp): a JSON number, or a
 	// numeric string (both quotes, checked in apply: "2026-… is RFC 3339).
-	reCIMEpoch = regexp.MustCompile(`("_time"\s*:\s*)("?)(\d+(?:\.\d+)?)("?)`)
+	// Its unit is seconds, or milliseconds from 1e11 up (OCSF, ECS): 1e11
+	// seconds is the year 5138, 1e11 milliseconds 1973.
+	reEpoch = regexp.MustCompile(`("(?:_time|time|@timestamp)"\s*:\s*)("?)(\d+(?:\.\d+)?)("?)`)
+	// reAuditStamp is an auditd record's stamp, msg=audit(SECONDS.MS:SERIAL).
+	reAuditStamp = regexp.MustCompile(`(msg=audit\()(\d+)\.(\d{3})(:\d+\))`)
 )
 
 // apply returns line with every timestamp shifted.
@@ -283,8 +294,17 @@ func (rb *rebaser) apply(line []byte) []byte {
 		t = t.AddDate(rb.year, 0, 0)
 		return append(append([]byte{}, pri...), t.Add(rb.delta).Format(time.Stamp)...)
 	})
-	return reCIMEpoch.ReplaceAllFunc(line, func(m []byte) []byte {
-		sub := reCIMEpoch.FindSubmatch(m)
+	line = reAuditStamp.ReplaceAllFunc(line, func(m []byte) []byte {
+		sub := reAuditStamp.FindSubmatch(m)
+		t, ok := parseAuditStamp(sub)
+		if !ok {
+			return m
+		}
+		t = t.Add(rb.delta)
+		return fmt.Appendf(nil, "%s%d.%03d%s", sub[1], t.Unix(), t.UnixMilli()%1000, sub[4])
+	})
+	return reEpoch.ReplaceAllFunc(line, func(m []byte) []byte {
+		sub := reEpoch.FindSubmatch(m)
 		if !bytes.Equal(sub[2], sub[4]) {
 			return m // "2026-11-02T…: an RFC 3339 string, shifted above
 		}
@@ -296,11 +316,38 @@ func (rb *rebaser) apply(line []byte) []byte {
 		if i := bytes.IndexByte(sub[3], '.'); i >= 0 {
 			prec = len(sub[3]) - i - 1
 		}
+		shift := rb.delta.Seconds()
+		if f >= 1e11 {
+			shift = float64(rb.delta.Milliseconds())
+		}
 		out := append([]byte{}, sub[1]...)
 		out = append(out, sub[2]...)
-		out = strconv.AppendFloat(out, f+rb.delta.Seconds(), 'f', prec, 64)
+		out = strconv.AppendFloat(out, f+shift, 'f', prec, 64)
 		return append(out, sub[4]...)
 	})
+}
+
+// auditStamp is the time of an auditd record.
+func auditStamp(line []byte) (time.Time, bool) {
+	if !bytes.HasPrefix(line, []byte("type=")) && !bytes.HasPrefix(line, []byte("node=")) {
+		return time.Time{}, false
+	}
+	sub := reAuditStamp.FindSubmatch(line)
+	if sub == nil {
+		return time.Time{}, false
+	}
+	return parseAuditStamp(sub)
+}
+
+// parseAuditStamp reads the seconds and milliseconds of a reAuditStamp
+// match.
+func parseAuditStamp(sub [][]byte) (time.Time, bool) {
+	sec, err1 := strconv.ParseInt(string(sub[2]), 10, 64)
+	ms, err2 := strconv.ParseInt(string(sub[3]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(sec*1000 + ms).UTC(), true
 }
 
 // progressBar draws "500 records 812 rec/s" on one line; a streamed input

