@@ -345,3 +345,19 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestAuditdCompletionsCounted: auditd events assembled by a worker are
+// counted by how they completed (sshlateral_auditd_events_total).
+func TestAuditdCompletionsCounted(t *testing.T) {
+	lines := auditLines(t, "5003")
+	cfg := testConfig(nil)
+	cl := newTestCluster(t, 1, topicsOf(cfg)...)
+	cfg.Brokers = cl.seeds
+	produceValues(t, cl.seeds, cfg.InputTopic, lines...)
+	st := runUntil(t, cfg, func(s Stats) bool {
+		return s.Consumed >= int64(len(lines)) && s.AuditdEvents["eoe"]+s.AuditdEvents["timeout"] > 0
+	})
+	if st.AuditdEvents["eoe"]+st.AuditdEvents["timeout"] == 0 {
+		t.Fatalf("auditd completions %v after %d records", st.AuditdEvents, st.Consumed)
+	}
+}

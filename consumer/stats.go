@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshlateral/sshlateral/consumer/decode"
 	"github.com/sshlateral/sshlateral/processor"
 )
 
@@ -35,6 +36,10 @@ type Stats struct {
 	// RepartitionDuplicates counts repeated matches stage 2 dropped (stage
 	// 1 re-read its input after a crash or rebalance).
 	RepartitionDuplicates int64
+	// AuditdEvents counts auditd events assembled from several records,
+	// by how they completed: eoe (their EOE record), timeout (a newer
+	// record of the node, or the wall clock) and evicted (too many open).
+	AuditdEvents map[string]int64
 }
 
 // PartitionStat describes one assigned partition, for metrics and readiness.
@@ -66,6 +71,7 @@ type counters struct {
 	results      map[string]int64
 	suppressed   map[string]int64
 	kafkaErrors  map[string]int64
+	auditd       map[string]int64
 	partitions   map[tp]PartitionStat
 }
 
@@ -81,6 +87,7 @@ func newCounters() *counters {
 		results:      map[string]int64{},
 		suppressed:   map[string]int64{},
 		kafkaErrors:  map[string]int64{},
+		auditd:       map[string]int64{},
 		partitions:   map[tp]PartitionStat{},
 	}
 }
@@ -105,6 +112,7 @@ func (c *counters) snapshot() Stats {
 		SessionRestarts:    c.sessionRestarts.Load(),
 
 		RepartitionDuplicates: c.repartitionDuplicates.Load(),
+		AuditdEvents:          cloneMap(c.auditd),
 	}
 }
 
@@ -114,7 +122,19 @@ func (c *counters) add(m map[string]int64, key string) {
 	c.mu.Unlock()
 }
 
-func (c *counters) countSkip(reason string)       { c.add(c.skipped, reason) }
+func (c *counters) countSkip(reason string) { c.add(c.skipped, reason) }
+
+// addAuditd adds the auditd completions since the last call.
+func (c *counters) addAuditd(d decode.AuditStats) {
+	if d == (decode.AuditStats{}) {
+		return
+	}
+	c.mu.Lock()
+	c.auditd["eoe"] += d.EOE
+	c.auditd["timeout"] += d.TimedOut
+	c.auditd["evicted"] += d.Evicted
+	c.mu.Unlock()
+}
 func (c *counters) countDeadLetter(reason string) { c.add(c.deadLettered, reason) }
 func (c *counters) countSuppressed(rule string)   { c.add(c.suppressed, rule) }
 func (c *counters) countKafkaError(kind string)   { c.add(c.kafkaErrors, kind) }

@@ -106,6 +106,8 @@ type job struct {
 // changelog position. Only its own goroutine touches them; others see the
 // state and a published snapshot of its counters.
 type worker struct {
+	// audit is the decoder's auditd count already added to the stats.
+	audit    decode.AuditStats
 	p        *Pipeline
 	cl       *kgo.Client
 	d        delivery
@@ -688,6 +690,11 @@ func (w *worker) suppress() {
 }
 
 func (w *worker) publishStats() {
+	if w.dec != nil && w.dec.Assembles() {
+		cur := w.dec.AuditStats()
+		w.p.stats.addAuditd(decode.AuditStats{EOE: cur.EOE - w.audit.EOE, TimedOut: cur.TimedOut - w.audit.TimedOut, Evicted: cur.Evicted - w.audit.Evicted})
+		w.audit = cur
+	}
 	ps := PartitionStat{
 		Topic:      w.tp.topic,
 		Partition:  w.tp.partition,

@@ -25,6 +25,7 @@ type scanSummary struct {
 	Results                                                map[string]int64
 	Suppressed                                             map[string]int64
 	RiskRecords                                            int64
+	Audit                                                  decode.AuditStats
 }
 
 // exitInputErrors is scan's exit code when it ran to the end but some
@@ -156,6 +157,9 @@ func cmdScan(ctx context.Context, e cli.Env, args []string) error {
 	fmt.Fprintf(e.Stderr, "scan: lines %d, process events %d (prefiltered %d), skipped %d, decode errors %d, oversized %d, results %v, suppressed %v, risk records %d\n",
 		summary.Lines, summary.Events+summary.Prefiltered, summary.Prefiltered, summary.Skipped, summary.Errors, summary.Oversized,
 		summary.Results, summary.Suppressed, summary.RiskRecords)
+	if a := summary.Audit; a.EOE+a.TimedOut+a.Evicted > 0 {
+		fmt.Fprintf(e.Stderr, "scan: auditd events completed at EOE %d, by time %d, evicted %d\n", a.EOE, a.TimedOut, a.Evicted)
+	}
 	if summary.Errors > 0 || summary.Oversized > 0 {
 		return inputErrors{decode: summary.Errors, oversized: summary.Oversized}
 	}
@@ -255,6 +259,7 @@ func scan(ctx context.Context, e cli.Env, lr lineReader, files []string, format 
 	if err := drainReady("end of input (auditd assembly)"); err != nil {
 		return err
 	}
+	s.Audit = dec.AuditStats()
 	results = part.Flush(results)
 	return emit()
 }

@@ -136,6 +136,9 @@ func TestScanAuditd(t *testing.T) {
 			if !strings.Contains(stderr, "decode errors 0") {
 				t.Fatalf("summary reports decode errors: %s", stderr)
 			}
+			if !strings.Contains(stderr, "scan: auditd events completed at EOE") {
+				t.Fatalf("summary lacks the auditd completions: %s", stderr)
+			}
 		})
 	}
 }

@@ -48,7 +48,7 @@ type pipelineCollector struct {
 	partConsumed, openWindows, openGroups, lag, eventTimeLag, watermark       *prometheus.Desc
 	lastRecord                                                                *prometheus.Desc
 	kafkaErrors, dlqFailures, sessionRestarts, stateBytes, ignored, restoring *prometheus.Desc
-	repartitioned, repartitionDuplicates                                      *prometheus.Desc
+	repartitioned, repartitionDuplicates, auditd                              *prometheus.Desc
 }
 
 func newPipelineCollector(src PipelineStats, now func() time.Time) *pipelineCollector {
@@ -86,6 +86,7 @@ func newPipelineCollector(src PipelineStats, now func() time.Time) *pipelineColl
 		restoring:             d("partition_restoring", "1 while the partition restores its state from the changelog.", tp...),
 		repartitioned:         d("repartitioned_matches_total", "With --input-keying any: records stage 1 wrote to the repartition topic (matches and progress markers)."),
 		repartitionDuplicates: d("repartition_duplicates_total", "With --input-keying any: repartitioned matches stage 2 read again and skipped (already applied)."),
+		auditd:                d("auditd_events_total", "auditd events assembled from several records, by completion: eoe (their EOE record), timeout (a newer record of the node, or 2 s of wall clock), evicted (over 64 open).", "completion"),
 	}
 }
 
@@ -94,7 +95,7 @@ func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.suppressed, c.written, c.rebalances, c.commitFailures, c.aborts, c.assigned, c.partConsumed,
 		c.openWindows, c.openGroups, c.lag, c.eventTimeLag, c.watermark, c.lastRecord,
 		c.kafkaErrors, c.dlqFailures, c.sessionRestarts, c.stateBytes, c.ignored, c.restoring,
-		c.repartitioned, c.repartitionDuplicates} {
+		c.repartitioned, c.repartitionDuplicates, c.auditd} {
 		ch <- d
 	}
 }
@@ -123,6 +124,9 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for reason, n := range st.Skipped {
 		counter(c.skipped, n, reason)
+	}
+	for completion, n := range st.AuditdEvents {
+		counter(c.auditd, n, completion)
 	}
 	for reason, n := range st.DeadLettered {
 		counter(c.deadLettered, n, reason)
