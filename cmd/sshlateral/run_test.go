@@ -100,7 +100,8 @@ func TestRunOnKfake(t *testing.T) {
 		// Results are counted when made, risk records once acknowledged.
 		if after["sshlateral_consumed_records_total"] == float64(produced) &&
 			after[`sshlateral_results_total{emission="FINAL"}`] > 0 &&
-			after["sshlateral_risk_records_written_total"] == 2*results {
+			after["sshlateral_risk_records_written_total"] == 2*results &&
+			after[`sshlateral_dead_lettered_records_total{reason="decode_error"}`] > 0 { // counted once acknowledged
 			break
 		}
 		if time.Now().After(deadline) {
