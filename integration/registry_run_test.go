@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sshlateral/sshlateral/processor"
 	"github.com/sshlateral/sshlateral/schemas"
 )
 
@@ -28,6 +32,8 @@ func TestRunSchemaRegistry(t *testing.T) {
 		t.Skipf("real schema registry disabled: set %s=1 (and %s, see integration/registryimage/build.sh) to run it", envIntegration, envRegistryImage)
 	}
 	bin := buildBinary(t)
+	python := requireTool(t, "python3")
+	requirePythonRegistry(t, python)
 	forEachBroker(t, func(t *testing.T, b testBroker) {
 		port := freeLoopbackPorts(t, 1)[0]
 		url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) + ccompatPath
@@ -43,6 +49,10 @@ func TestRunSchemaRegistry(t *testing.T) {
 			t.Fatal("run exited while the registry was down; it must wait for it")
 		default:
 		}
+		ops := "http://" + processHTTPAddr(t, pr)
+		if code, body := httpGet(t, ops+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "registering the risk-record schema") {
+			t.Fatalf("/readyz with the registry down: %d %q, want 503 saying it waits for the schema registry", code, body)
+		}
 		if n := len(readRiskRecords(t, b, tp.output, 0, time.Second, 2*time.Second)); n != 0 {
 			t.Fatalf("%d risk records written before the schema was registered", n)
 		}
@@ -50,6 +60,9 @@ func TestRunSchemaRegistry(t *testing.T) {
 		startRegistryOn(t, port)
 		rows := g.rows()
 		requireFinal(t, b, tp.output, rows, 2*time.Second, 90*time.Second, false, "with the schema registry")
+		if code, body := httpGet(t, ops+"/readyz"); code != http.StatusOK {
+			t.Fatalf("/readyz with the registry up: %d %q, want 200", code, body)
+		}
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
 		want, err := newRegistryClient(t, url, nil).RegisterRiskRecord(ctx, tp.output)
@@ -69,6 +82,12 @@ func TestRunSchemaRegistry(t *testing.T) {
 			t.Fatal("no risk record read back")
 		}
 		t.Logf("%s: %d records carry the registry's id %d (subject %s version %d)", b.Name(), n, want.ID, want.Subject, want.Version)
+		// An independent registry-aware reader of what run wrote.
+		for i, r := range readThroughRegistry(t, python, b, tp.output, url, n) {
+			if r.SchemaID != want.ID || r.Record["alert_id"] == nil || r.Record["risk_score"] != float64(processor.RiskScore) {
+				t.Fatalf("python record %d (%s): schema id %d (want %d), %v", i, r.Position, r.SchemaID, want.ID, r.Record)
+			}
+		}
 
 		// A subject whose latest schema lacks a required field of ours:
 		// BACKWARD refuses ours, and run must not start.
@@ -86,7 +105,8 @@ func TestRunSchemaRegistry(t *testing.T) {
 			t.Fatal("run kept running with a schema the registry refused")
 		}
 		log, _ := os.ReadFile(refused.log.Name())
-		if !bytes.Contains(log, []byte("incompatible")) || refused.cmd.ProcessState.ExitCode() == 0 {
+		// Apicurio's own words, passed on: not only ours.
+		if !bytes.Contains(log, []byte("Incompatible artifact")) || refused.cmd.ProcessState.ExitCode() == 0 {
 			t.Fatalf("run exited %d without the registry's refusal:\n%s", refused.cmd.ProcessState.ExitCode(), tail(string(log), 2000))
 		}
 		t.Logf("%s: refused at start: %s", b.Name(), strings.TrimSpace(tail(string(log), 300)))
@@ -112,4 +132,31 @@ func riskRecordWithout(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// processHTTPAddr is the operations endpoint a `run` process logged.
+func processHTTPAddr(t *testing.T, pr *process) string {
+	t.Helper()
+	re := regexp.MustCompile(`msg="operations endpoint listening" addr=(\S+)`)
+	var addr string
+	waitFor(t, 30*time.Second, "the operations endpoint in the log", func() bool {
+		b, _ := os.ReadFile(pr.log.Name())
+		if m := re.FindSubmatch(b); m != nil {
+			addr = string(m[1])
+			return true
+		}
+		return false
+	})
+	return addr
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -244,6 +244,7 @@ func readThroughRegistry(t *testing.T, python string, b testBroker, topic, regis
 func TestSchemaRegistry(t *testing.T) {
 	python := requireTool(t, "python3")
 	requirePythonRegistry(t, python)
+	alertsBin := buildBinary(t)
 	server := startRegistry(t)
 	v2Schema := riskRecordWithField(t, "tenant", true)
 	v2File := filepath.Join(t.TempDir(), "risk_record_v2.avsc")
@@ -346,6 +347,29 @@ func TestSchemaRegistry(t *testing.T) {
 				if m["alert_id"] != string(records[i].Key) {
 					t.Fatalf("%s reader, record %d: alert_id %v, want %s", reader.name, i, m["alert_id"], records[i].Key)
 				}
+			}
+		}
+
+		// The alerts command itself reads the v1 and v2 records through the
+		// registry into today's schema.
+		out, err := exec.CommandContext(ctx, alertsBin, "alerts", "--brokers", strings.Join(b.Seeds(), ","), "--topic", topic,
+			"--schema-registry", server.url, "--max", strconv.Itoa(len(records)), "--idle-exit", "30s").CombinedOutput()
+		if err != nil {
+			t.Fatalf("alerts --schema-registry: %v\n%s", err, out)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if strings.HasPrefix(l, "{") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != len(records) {
+			t.Fatalf("alerts printed %d records, want %d:\n%s", len(lines), len(records), out)
+		}
+		for i, l := range lines {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil || m["alert_id"] != string(records[i].Key) {
+				t.Fatalf("alerts record %d: %v (%v), want alert_id %s", i, l, err, records[i].Key)
 			}
 		}
 
