@@ -551,3 +551,33 @@ func TestExactlyOnceHugeDeadLetter(t *testing.T) {
 		})
 	}
 }
+
+// TestCatchUpHostIsolation: reading a backlog hours later, a record of
+// host B appended long before the time it carries (B's clock is ahead)
+// must not close host A's windows: A's later backlog match still counts
+// in its window, not as LATE. (The arrival raised to B's event time moved
+// the partition line to the present.)
+func TestCatchUpHostIsolation(t *testing.T) {
+	cfg, cl := reviewCluster(t)
+	cfg.Processor.Emit = processor.EmitFinal
+	w, _ := restoredWorker(t, cfg, cl, false)
+	wall := time.Now()
+	// A window start (:50) eight hours back, and records of the backlog
+	// appended a second after their event time.
+	ws := wall.Add(-8 * time.Hour).Truncate(time.Hour).Add(-10 * time.Minute)
+	a1, a2 := ws.Add(10*time.Minute), ws.Add(15*time.Minute)
+	recs := inputRecords(cfg.InputTopic, 0,
+		sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd, a1),
+		sysmonEvent("host-b", "/usr/bin/ls", "ls", wall.Add(-time.Minute)), // appended at a1+1m
+		sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd+" #2", a2),
+		sysmonEvent("host-c", "/usr/bin/ls", "ls", ws.Add(2*time.Hour)), // closes A's window
+	)
+	for i, at := range []time.Time{a1, a1.Add(time.Minute), a2, ws.Add(2 * time.Hour)} {
+		recs[i].Timestamp = at.Add(time.Second)
+	}
+	mustHandle(t, w, job{recs: recs, now: wall})
+	st := w.p.Stats()
+	if st.Results["LATE"] != 0 || st.Results["FINAL"] != 2 {
+		t.Fatalf("results %v (late %d): want host A's two groups FINAL in their window, none LATE", st.Results, w.part.Stats().Late)
+	}
+}

@@ -473,30 +473,26 @@ func (w *worker) apply(b *batch, r *kgo.Record, outcome decode.Outcome, derr err
 		b.deadLetter(w.deadLetter(r, reason, derr), reason)
 		return
 	}
-	// A shipper's clock behind the host's must not make a true positive
-	// look like a future event: the arrival is never before the event
-	// (CheckEventTime above bounds the event by the wall clock).
+	// The event is accepted by the wall clock (CheckEventTime above: a
+	// shipper's clock behind the host's must not lose a true positive),
+	// but the partition clock is bounded by the append time, so that an
+	// event dated ahead of its append time closes no other host's windows
+	// (ProcessArrived).
 	arrival := arrivalOf(r, now)
-	if t := w.ev.Time; arrival.Before(t) {
-		arrival = t
-		if now.Before(t) {
-			arrival = now
-		}
-	}
 	switch outcome {
 	case decode.OutcomeEvent:
 		n.events++
 		if w.split != nil {
-			w.split.event(r, &w.ev, arrival, b) // stage 1: re-key a match
+			w.split.event(r, &w.ev, raisedArrival(arrival, w.ev.Time, now), b) // stage 1: re-key a match
 		} else {
-			w.results = w.part.Process(&w.ev, arrival, w.results)
+			w.results = w.part.ProcessArrived(&w.ev, arrival, now, w.results)
 		}
 	case decode.OutcomeNoMatch:
 		n.prefiltered++
 		if w.split != nil {
-			w.split.progress(w.ev.Time, arrival)
+			w.split.progress(w.ev.Time, raisedArrival(arrival, w.ev.Time, now))
 		} else {
-			w.results = w.part.Advance(w.ev.Time, arrival, w.results)
+			w.results = w.part.AdvanceArrived(w.ev.Time, arrival, now, w.results)
 		}
 	case decode.OutcomeSkip:
 		w.p.stats.countSkip(w.dec.LastSkipReason())
@@ -521,6 +517,21 @@ func (w *worker) drainReady(b *batch, now time.Time, n *stepCounts) {
 func (w *worker) endReplay() {
 	w.dec.KeepOnly(w.restoredOpen)
 	w.replaying = false
+}
+
+// raisedArrival is arrival, raised to the event time t (at most now): the
+// repartition path carries one time per match, which stage 2 checks the
+// event against and bounds its clock by, so a shipper's clock behind the
+// host's must not make the match a future event there. (Host-keyed
+// partitions keep the two apart: Partition.ProcessArrived.)
+func raisedArrival(arrival, t, now time.Time) time.Time {
+	switch {
+	case !arrival.Before(t):
+		return arrival
+	case now.Before(t):
+		return now
+	}
+	return t
 }
 
 // arrivalOf is r's arrival for the partition clock: its append time, never

@@ -74,10 +74,11 @@ const (
 
 // op is one call on a Partition, so that streams can be replayed.
 type op struct {
-	kind opKind
-	ev   *Event    // opProcess
-	at   time.Time // opAdvance: event time
-	now  time.Time // wall clock
+	kind    opKind
+	ev      *Event    // opProcess
+	at      time.Time // opAdvance: event time
+	now     time.Time // wall clock
+	arrival time.Time // append time, when not now (ProcessArrived)
 }
 
 func (o op) String() string {
@@ -95,8 +96,14 @@ func (o op) String() string {
 func apply(p *Partition, o op, out []Result) []Result {
 	switch o.kind {
 	case opProcess:
+		if !o.arrival.IsZero() {
+			return p.ProcessArrived(o.ev, o.arrival, o.now, out)
+		}
 		return p.Process(o.ev, o.now, out)
 	case opAdvance:
+		if !o.arrival.IsZero() {
+			return p.AdvanceArrived(o.at, o.arrival, o.now, out)
+		}
 		return p.Advance(o.at, o.now, out)
 	case opTick:
 		return p.Tick(o.now, out)

@@ -42,6 +42,9 @@ func FuzzHostIsolation(f *testing.F) {
 	f.Add([]byte{0, 10, 1, 5, 200, 2, 0, 0, 3, 255, 255, 1, 30, 0, 4, 1, 2, 6, 0, 0})
 	f.Add([]byte{1, 0, 0, 2, 9, 9, 1, 0, 3, 7, 255, 0, 1, 250, 4, 2, 128, 3, 5, 40, 0, 6, 1, 1})
 	f.Add([]byte{3, 40, 1, 2, 120, 200, 4, 200, 3, 1, 50, 1, 7, 60, 2, 4, 0, 9, 1, 255, 0})
+	// Catch-up: another host's event dated hours after its append time,
+	// then web-a's next on-time event.
+	f.Add([]byte{5, 0, 10, 1, 2, 255, 0, 0, 200, 1})
 	f.Fuzz(runIsolation)
 }
 
@@ -56,6 +59,9 @@ func runIsolation(t *testing.T, data []byte) {
 	if data[0]&2 != 0 {
 		cfg.Window, cfg.Offset = 7*time.Minute, 3*time.Minute
 	}
+	// Catch-up: the ops are a backlog read hours after it was appended;
+	// the appended times are the arrivals, the consumer's clock is later.
+	catchUp := data[0]&4 != 0
 	data = data[1:min(len(data), 1+3*300)]
 	wall := at(9, 0, 0, 0)
 	var with, without []op
@@ -103,6 +109,17 @@ func runIsolation(t *testing.T, data []byte) {
 			with, without = append(with, o), append(without, o)
 		case 7:
 			restoreAt = append(restoreAt, len(with))
+		}
+	}
+	if catchUp {
+		reading := wall.Add(8 * time.Hour) // after the last append
+		for _, ops := range [][]op{with, without} {
+			for i := range ops {
+				if ops[i].kind != opTick {
+					ops[i].arrival = ops[i].now
+				}
+				ops[i].now = reading
+			}
 		}
 	}
 	run := func(ops []op, restoreEvery bool) []Result {

@@ -248,17 +248,29 @@ func (p *Partition) windowStart(t int64) int64 {
 // A non-matching event costs what Advance costs plus the matcher, and does
 // not allocate.
 func (p *Partition) Process(e *Event, now time.Time, out []Result) []Result {
+	return p.ProcessArrived(e, now, now, out)
+}
+
+// ProcessArrived is Process with the two uses of now apart. The event is
+// checked against wall, the consumer's clock: an event dated after its
+// record's append time may be a shipper's clock behind the host's, and a
+// true positive must not be ignored for it. The partition clock stays
+// bounded by arrival (the append time, at most wall): an event dated
+// ahead of its arrival moves its own host's clock, but closes no other
+// host's window before the stream's append times reach it. Process(e, now)
+// is ProcessArrived(e, now, now).
+func (p *Partition) ProcessArrived(e *Event, arrival, wall time.Time, out []Result) []Result {
 	t, ok := eventNanos(e.Time)
-	nowNs := wallNanos(now)
-	if !ok || t > nowNs+p.maxFuture {
+	wallNs := wallNanos(wall)
+	if !ok || t > wallNs+p.maxFuture {
 		p.stats.Ignored++
 		return out
 	}
-	out = p.touch(nowNs, out)
+	out = p.touch(wallNs, out)
 	if Match(p.cfg.Match, e) {
 		out = p.add(e, t, out)
 	}
-	return p.advance(t, nowNs, out)
+	return p.advance(t, min(wallNanos(arrival), wallNs), out)
 }
 
 // Advance records an event that cannot match and whose host is unknown
@@ -269,14 +281,20 @@ func (p *Partition) Process(e *Event, now time.Time, out []Result) []Result {
 // over its share of an exceeded Budget, force-closed), and does not
 // allocate otherwise.
 func (p *Partition) Advance(eventTime, now time.Time, out []Result) []Result {
+	return p.AdvanceArrived(eventTime, now, now, out)
+}
+
+// AdvanceArrived is Advance with arrival and wall apart, as in
+// ProcessArrived.
+func (p *Partition) AdvanceArrived(eventTime, arrival, wall time.Time, out []Result) []Result {
 	t, ok := eventNanos(eventTime)
-	nowNs := wallNanos(now)
-	if !ok || t > nowNs+p.maxFuture {
+	wallNs := wallNanos(wall)
+	if !ok || t > wallNs+p.maxFuture {
 		p.stats.Ignored++
 		return out
 	}
-	out = p.touch(nowNs, out)
-	return p.advance(t, nowNs, out)
+	out = p.touch(wallNs, out)
+	return p.advance(t, min(wallNanos(arrival), wallNs), out)
 }
 
 // Tick closes windows of a partition that has been idle: when no Process or
