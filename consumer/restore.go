@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sshlateral/sshlateral/processor"
 )
@@ -23,10 +24,6 @@ const offsetKey = "sshlateral/consumer/next-offset"
 // newline-separated (decode.Decoder.OpenAssemblies).
 const openAssembliesKey = "sshlateral/consumer/open-assemblies"
 
-// restoreQuiet is how long an exactly-once restore waits without data
-// before it takes an aborted tail for the end (see restore).
-const restoreQuiet = 1500 * time.Millisecond
-
 func encodeOffset(o int64) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(o))
 }
@@ -39,17 +36,18 @@ type restoredState struct {
 
 // restore reads changelog partition part from the start to its current end
 // and returns the latest value of every key (compaction may not have run
-// yet). In exactly-once mode it reads committed data only, so state and
-// committed offsets always agree.
+// yet). It applies committed data only, so that exactly-once state and
+// committed offsets always agree: it reads every record and control
+// record up to the high watermark taken at start (read_uncommitted), holds
+// each transaction's records until its marker says commit or abort, and
+// drops those of a transaction still open at that point. Reading to an
+// exact offset, not to a quiet span, a slow broker delays the restore and
+// never shortens it.
 func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, error) {
 	if p.cfg.DisableChangelog {
 		return restoredState{}, nil
 	}
 	parts := []int32{part}
-	isolation := kgo.ReadUncommitted()
-	if p.cfg.Guarantee == ExactlyOnce {
-		isolation = kgo.ReadCommitted()
-	}
 	offsets := map[int32]kgo.Offset{}
 	for _, part := range parts {
 		offsets[part] = kgo.NewOffset().AtStart()
@@ -57,9 +55,9 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{p.cfg.ChangelogTopic: offsets}),
-		kgo.FetchIsolationLevel(isolation),
-		// Transaction markers come back as control records, so the end
-		// offset is reached exactly instead of waiting out empty polls.
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		// Transaction markers come back as control records: they decide
+		// the records held, and the end offset is reached exactly.
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}, p.cfg.ClientOpts...)
@@ -70,12 +68,7 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 	defer cl.Close()
 
 	adm := kadm.NewClient(cl)
-	var ends kadm.ListedOffsets
-	if p.cfg.Guarantee == ExactlyOnce {
-		ends, err = adm.ListCommittedOffsets(ctx, p.cfg.ChangelogTopic)
-	} else {
-		ends, err = adm.ListEndOffsets(ctx, p.cfg.ChangelogTopic)
-	}
+	ends, err := adm.ListEndOffsets(ctx, p.cfg.ChangelogTopic)
 	if err != nil {
 		return restoredState{}, fmt.Errorf("list end offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
 	}
@@ -95,14 +88,16 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 			pending[part] = end.Offset
 		}
 	}
-	// Markers arrive as control records, so the end offset is normally
-	// reached exactly. Only a tail of aborted records can hide it (not every
-	// broker returns the abort marker to a read_committed reader): then a
-	// partition is done once polls come back empty for restoreQuiet after
-	// its data stopped. A restore runs after every aborted transaction, so
-	// the span is short; a leader move longer than it during an
-	// exactly-once restore can still end the restore early.
-	lastData := time.Now()
+	apply := func(r *kgo.Record) {
+		if r.Value == nil {
+			delete(latest[r.Partition], string(r.Key))
+		} else {
+			latest[r.Partition][string(r.Key)] = r.Value
+		}
+	}
+	// held: records of transactions whose marker is not read yet, by
+	// producer id (a producer has one open transaction at a time).
+	held := map[int64][]*kgo.Record{}
 	for len(pending) > 0 {
 		pollCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fetches := cl.PollFetches(pollCtx)
@@ -117,25 +112,31 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 			}
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
-			lastData = time.Now()
-			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
+			end, ok := pending[r.Partition]
+			if !ok || r.Offset >= end {
+				return // past the end taken at start
+			}
+			if r.Offset+1 >= end {
 				delete(pending, r.Partition)
 			}
-			if r.Attrs.IsControl() {
-				return
-			}
-			if r.Value == nil {
-				delete(latest[r.Partition], string(r.Key))
-			} else {
-				latest[r.Partition][string(r.Key)] = r.Value
+			switch {
+			case r.Attrs.IsControl():
+				var key kmsg.ControlRecordKey
+				if key.ReadFrom(r.Key) == nil && key.Type == kmsg.ControlRecordKeyTypeCommit {
+					for _, h := range held[r.ProducerID] {
+						apply(h)
+					}
+				}
+				delete(held, r.ProducerID) // committed, or aborted: dropped
+			case r.Attrs.IsTransactional():
+				held[r.ProducerID] = append(held[r.ProducerID], r)
+			default:
+				apply(r)
 			}
 		})
-		// At-least-once changelogs carry no markers: an empty poll there
-		// means the broker is catching up, so keep waiting (ctx bounds it).
-		if p.cfg.Guarantee == ExactlyOnce && time.Since(lastData) >= restoreQuiet {
-			break
-		}
 	}
+	// What is still held belongs to transactions open at the end: not
+	// committed (yet), so not state.
 	st := restoredState{}
 	for k, v := range latest[part] {
 		if k == offsetKey {

