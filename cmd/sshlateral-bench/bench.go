@@ -1157,9 +1157,18 @@ func percentile(d []time.Duration, q float64) time.Duration {
 // restored their state.
 func waitAssigned(ctx context.Context, p *consumer.Pipeline, partitions int) error {
 	deadline := time.Now().Add(60 * time.Second)
-	for len(p.Partitions()) < partitions {
+	running := func() int { // restored and fetching
+		n := 0
+		for _, ps := range p.Partitions() {
+			if ps.State == consumer.StateRunning {
+				n++
+			}
+		}
+		return n
+	}
+	for running() < partitions {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("pipeline owns %d of %d partitions after 60s", len(p.Partitions()), partitions)
+			return fmt.Errorf("pipeline runs %d of %d partitions after 60s", running(), partitions)
 		}
 		select {
 		case <-ctx.Done():
