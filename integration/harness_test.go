@@ -289,41 +289,16 @@ type kafkaReady struct {
 func (k kafkaReady) String() string { return "kafka metadata on " + k.seed }
 
 func (k kafkaReady) WaitUntilReady(ctx context.Context, target wait.StrategyTarget) error {
-	ctx, cancel := context.WithTimeout(ctx, k.timeout)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(k.seed), kgo.RequestRetries(0))
-	if err != nil {
-		return fmt.Errorf("readiness client for %s: %w", k.seed, err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-
-	var lastErr error
-	for {
+	return kafkaimage.WaitReady(ctx, k.seed, k.timeout, func(ctx context.Context) error {
 		state, err := target.State(ctx)
 		if err != nil {
 			return fmt.Errorf("container state: %w", err)
 		}
 		if !state.Running {
-			return fmt.Errorf("broker container is %s (exit code %d) before answering on %s", state.Status, state.ExitCode, k.seed)
+			return fmt.Errorf("broker container is %s (exit code %d)", state.Status, state.ExitCode)
 		}
-		attemptCtx, attemptCancel := context.WithTimeout(ctx, 2*time.Second)
-		meta, err := adm.BrokerMetadata(attemptCtx)
-		attemptCancel()
-		switch {
-		case err != nil:
-			lastErr = err
-		case len(meta.Brokers) == 0 || meta.Controller < 0:
-			lastErr = fmt.Errorf("metadata lists %d brokers, controller %d", len(meta.Brokers), meta.Controller)
-		default:
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("broker on %s not ready after %s: %w", k.seed, k.timeout, lastErr)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 // runHostContainer starts image on the host network (the test's servers

@@ -13,8 +13,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/sshlateral/sshlateral/integration/kafkaimage"
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // defaultKafkaImage is the official image of the broker version the
@@ -85,43 +83,18 @@ func (b *containerBroker) stop() {
 	_ = b.ctr.Terminate(ctx)
 }
 
-// waitKafkaReady polls seed until the broker lists itself and a controller,
-// failing early if the container stops.
+// waitKafkaReady waits for the broker the bench started to answer.
 func waitKafkaReady(ctx context.Context, ctr *testcontainers.DockerContainer, seed string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.RequestRetries(0))
-	if err != nil {
-		return fmt.Errorf("readiness client for %s: %w", seed, err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	var lastErr error
-	for {
+	return kafkaimage.WaitReady(ctx, seed, timeout, func(ctx context.Context) error {
 		state, err := ctr.State(ctx)
 		if err != nil {
 			return fmt.Errorf("kafka container state: %w", err)
 		}
 		if !state.Running {
-			return fmt.Errorf("kafka container is %s (exit code %d) before answering on %s", state.Status, state.ExitCode, seed)
+			return fmt.Errorf("kafka container is %s (exit code %d)", state.Status, state.ExitCode)
 		}
-		attempt, cancelAttempt := context.WithTimeout(ctx, 2*time.Second)
-		meta, err := adm.BrokerMetadata(attempt)
-		cancelAttempt()
-		switch {
-		case err != nil:
-			lastErr = err
-		case len(meta.Brokers) == 0 || meta.Controller < 0:
-			lastErr = fmt.Errorf("metadata lists %d brokers, controller %d", len(meta.Brokers), meta.Controller)
-		default:
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafka on %s not ready after %s: %w", seed, timeout, lastErr)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 func freeLoopbackPorts(n int) ([]int, error) {
