@@ -549,8 +549,13 @@ func (p *Pipeline) learnRejectedDeadLetters(rejected []*kgo.Record) bool {
 			return false
 		}
 	}
+	seen := map[dlqSource]bool{} // one step per source per transaction
 	for _, r := range rejected {
 		src := dlqSourceOf(r)
+		if seen[src] {
+			continue
+		}
+		seen[src] = true
 		step := dlqBare
 		if v, ok := p.dlqRejected.Load(src); ok {
 			if v.(deadLetterStep) >= dlqLeftOut {

@@ -75,6 +75,15 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 	if err := ends.Error(); err != nil {
 		return restoredState{}, fmt.Errorf("list end offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
 	}
+	// Records below the log start are gone (deleted, or a changelog
+	// created with delete instead of compact): nothing to wait for there.
+	starts, err := adm.ListStartOffsets(ctx, p.cfg.ChangelogTopic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return restoredState{}, fmt.Errorf("list start offsets of changelog topic %s: %w", p.cfg.ChangelogTopic, err)
+	}
 
 	latest := map[int32]map[string][]byte{}
 	pending := map[int32]int64{} // partition -> end offset still to reach
@@ -84,7 +93,7 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 		if !ok {
 			return restoredState{}, fmt.Errorf("changelog topic %s has no partition %d: it must have as many partitions as input topic %s", p.cfg.ChangelogTopic, part, p.cfg.InputTopic)
 		}
-		if end.Offset > 0 {
+		if start, ok := starts.Lookup(p.cfg.ChangelogTopic, part); end.Offset > 0 && (!ok || start.Offset < end.Offset) {
 			pending[part] = end.Offset
 		}
 	}
@@ -113,11 +122,14 @@ func (p *Pipeline) restore(ctx context.Context, part int32) (restoredState, erro
 		})
 		fetches.EachRecord(func(r *kgo.Record) {
 			end, ok := pending[r.Partition]
-			if !ok || r.Offset >= end {
-				return // past the end taken at start
+			if !ok {
+				return
 			}
 			if r.Offset+1 >= end {
-				delete(pending, r.Partition)
+				delete(pending, r.Partition) // at the end, or past it after a gap
+			}
+			if r.Offset >= end {
+				return // written after the start of the restore
 			}
 			switch {
 			case r.Attrs.IsControl():

@@ -71,3 +71,44 @@ func TestRestoreSlowBroker(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreEmptiedChangelog: the changelog's records were deleted up to
+// its end (DeleteRecords, or retention on a topic created with delete
+// instead of compact): there is nothing to read below the end, and the
+// restore returns at once with empty state instead of waiting for a record
+// that will never come.
+func TestRestoreEmptiedChangelog(t *testing.T) {
+	for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
+		t.Run(g.String(), func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			cfg := testConfig(c.ListenAddrs())
+			cfg.Guarantee, cfg.TransactionTimeout = g, 5*time.Second
+			cfg = cfg.WithDefaults()
+			cl := plainClient(t, c.ListenAddrs())
+			adm := kadm.NewClient(cl)
+			if _, err := adm.CreateTopics(context.Background(), 1, 1, nil, topicsOf(cfg)...); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: cfg.ChangelogTopic, Key: []byte(offsetKey), Value: encodeOffset(7)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := adm.DeleteRecords(context.Background(), kadm.Offsets{cfg.ChangelogTopic: {0: {At: 1}}}); err != nil {
+				t.Fatal(err)
+			}
+			p := newPipeline(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			st, err := p.restore(ctx, 0)
+			if err != nil {
+				t.Fatalf("restore of an emptied changelog: %v", err)
+			}
+			if st.nextOffset != 0 || len(st.changes) != 0 {
+				t.Fatalf("restored %+v from an emptied changelog", st)
+			}
+		})
+	}
+}

@@ -581,3 +581,35 @@ func TestCatchUpHostIsolation(t *testing.T) {
 		t.Fatalf("results %v (late %d): want host A's two groups FINAL in their window, none LATE", st.Results, w.part.Stats().Late)
 	}
 }
+
+// TestCatchUpHostIsolationAssembled: as TestCatchUpHostIsolation, with host
+// B's record an auditd event completed by B's next record (not by EOE):
+// the event's arrival is that record's append time, not the wall clock.
+func TestCatchUpHostIsolationAssembled(t *testing.T) {
+	cfg, cl := reviewCluster(t)
+	cfg.Processor.Emit = processor.EmitFinal
+	w, _ := restoredWorker(t, cfg, cl, false)
+	wall := time.Now()
+	ws := wall.Add(-8 * time.Hour).Truncate(time.Hour).Add(-10 * time.Minute)
+	a1, a2 := ws.Add(10*time.Minute), ws.Add(15*time.Minute)
+	bt := wall.Add(-time.Minute) // host B's clock: hours ahead of its append times
+	stamp := func(t time.Time, serial int) string {
+		return fmt.Sprintf("msg=audit(%d.%03d:%d):", t.Unix(), t.UnixMilli()%1000, serial)
+	}
+	recs := inputRecords(cfg.InputTopic, 0,
+		sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd, a1),
+		[]byte(`node=host-b type=SYSCALL `+stamp(bt, 7)+` arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=2 uid=0 comm="ls" exe="/usr/bin/ls" key=(null)`),
+		[]byte(`node=host-b type=EXECVE `+stamp(bt, 7)+` argc=1 a0="ls"`),
+		[]byte(`node=host-b type=SYSCALL `+stamp(bt.Add(10*time.Second), 8)+` arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=3 uid=0 comm="ls" exe="/usr/bin/ls" key=(null)`),
+		sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd+" #2", a2),
+		sysmonEvent("host-c", "/usr/bin/ls", "ls", ws.Add(2*time.Hour)),
+	)
+	for i, at := range []time.Time{a1, a1.Add(time.Minute), a1.Add(time.Minute), a1.Add(time.Minute), a2, ws.Add(2 * time.Hour)} {
+		recs[i].Timestamp = at.Add(time.Second)
+	}
+	mustHandle(t, w, job{recs: recs, now: wall})
+	st := w.p.Stats()
+	if st.Results["LATE"] != 0 || st.Results["FINAL"] != 2 {
+		t.Fatalf("results %v (late %d): want host A's two groups FINAL in their window, none LATE", st.Results, w.part.Stats().Late)
+	}
+}

@@ -107,16 +107,19 @@ type job struct {
 // state and a published snapshot of its counters.
 type worker struct {
 	// audit is the decoder's auditd count already added to the stats.
-	audit    decode.AuditStats
-	p        *Pipeline
-	cl       *kgo.Client
-	d        delivery
-	tp       tp
-	state    atomic.Int32
-	jobs     chan job
-	quit     chan struct{} // closed by stop: finish the job in hand, then end
-	done     chan struct{} // closed when the goroutine has ended
-	stopOnce sync.Once
+	audit decode.AuditStats
+	// lastAppend is the append time of the last record read: the arrival
+	// of an assembly that completes without a record of its own.
+	lastAppend time.Time
+	p          *Pipeline
+	cl         *kgo.Client
+	d          delivery
+	tp         tp
+	state      atomic.Int32
+	jobs       chan job
+	quit       chan struct{} // closed by stop: finish the job in hand, then end
+	done       chan struct{} // closed when the goroutine has ended
+	stopOnce   sync.Once
 	// discard: the partition is lost (or its transaction aborted): write
 	// nothing more on the way out.
 	discard atomic.Bool
@@ -379,6 +382,7 @@ func (w *worker) step(recs []*kgo.Record, now time.Time) (*batch, error) {
 	for _, r := range recs {
 		w.nextOffset = r.Offset + 1
 		w.consumed++
+		w.lastAppend = r.Timestamp
 		if r.Offset < w.skipBelow {
 			// Already reflected in the restored state. Only a decoder
 			// that assembles events over several records (auditd) reads
@@ -502,7 +506,7 @@ func (w *worker) apply(b *batch, r *kgo.Record, outcome decode.Outcome, derr err
 
 // drainReady applies the assemblies Expire completed.
 func (w *worker) drainReady(b *batch, now time.Time, n *stepCounts) {
-	at := &kgo.Record{Topic: w.tp.topic, Partition: w.tp.partition, Offset: w.nextOffset - 1}
+	at := &kgo.Record{Topic: w.tp.topic, Partition: w.tp.partition, Offset: w.nextOffset - 1, Timestamp: w.lastAppend}
 	for {
 		outcome, ok, derr := w.dec.Ready(&w.ev)
 		if !ok {

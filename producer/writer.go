@@ -81,7 +81,7 @@ func (w *TxnWriter) Write(ctx context.Context, recs []*kgo.Record) error {
 	for _, r := range recs {
 		promise := p.Promise() // one per record: Err waits for each
 		w.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-			if err != nil && Permanent(err) {
+			if err != nil && RecordRejected(err) {
 				w.mu.Lock()
 				if w.promise == p && len(w.rejected) < maxRejected {
 					w.rejected = append(w.rejected, r)
@@ -95,7 +95,8 @@ func (w *TxnWriter) Write(ctx context.Context, recs []*kgo.Record) error {
 }
 
 // Rejected returns the records of the current transaction the broker
-// rejected for good (Permanent), at most 64; call it after Err.
+// rejected for what they are (RecordRejected), at most 64; call it after
+// Err.
 func (w *TxnWriter) Rejected() []*kgo.Record {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -109,6 +110,20 @@ func (w *TxnWriter) Err() error {
 	p := w.promise
 	w.mu.Unlock()
 	return p.Err()
+}
+
+// RecordRejected reports whether err rejects the record itself (too large,
+// invalid, not authorized for its topic): the same record fails again,
+// while a smaller or other one may pass. Errors of the producer or the
+// transaction (fenced, aborted) are not.
+func RecordRejected(err error) bool {
+	for _, e := range []*kerr.Error{kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord,
+		kerr.CorruptMessage, kerr.TopicAuthorizationFailed, kerr.PolicyViolation} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Permanent reports whether err is a broker rejection that will repeat for

@@ -267,6 +267,9 @@ func (d *Decoder) auditEvent(a *auditAsm, ev *processor.Event, prefilter bool) (
 		ev.Time = a.t
 		return OutcomeNoMatch, nil
 	}
+	// An envelope's host stood in for node= when the assembly opened; the
+	// envelope of the record being decoded now may be another host's.
+	d.fbHostSet = false
 	d.resetFields()
 	set := func(f int, v []byte) {
 		if len(v) > 0 {

@@ -388,3 +388,29 @@ func TestAuditdEnvelopeHost(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditdEnvelopeWithoutHost: an assembly whose envelope named no host
+// completes (by time) while another host's envelope is decoded; it does
+// not take that host.
+func TestAuditdEnvelopeWithoutHost(t *testing.T) {
+	sys := `type=SYSCALL msg=audit(1793613600.100:7): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=4000 pid=4242 auid=1000 uid=0 gid=0 euid=0 comm="ssh" exe="/usr/bin/ssh" key=(null)`
+	exe := `type=EXECVE msg=audit(1793613600.100:7): argc=3 a0="ssh" a1="-oBatchMode=yes" a2="http://x/a.sh"`
+	later := `type=SYSCALL msg=audit(1793613610.000:8): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=2 comm="ls" exe="/usr/bin/ls" key=(null)`
+	wrap := func(fields map[string]string) []byte {
+		v, err := json.Marshal(fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// The third record, ten seconds newer, completes the first assembly.
+	recs := [][]byte{wrap(map[string]string{"message": sys}), wrap(map[string]string{"message": exe}),
+		wrap(map[string]string{"message": later, "host": "other-host"})}
+	evs, _ := decodeAll(t, FormatAuto, recs, true)
+	if len(evs) == 0 || evs[0].ProcessName != "ssh" {
+		t.Fatalf("events %+v, want the ssh event first", evs)
+	}
+	if evs[0].Dest == "other-host" {
+		t.Fatalf("the ssh event took the host of the envelope decoded when it completed: %+v", evs[0])
+	}
+}
