@@ -25,6 +25,7 @@ import (
 type testCluster struct {
 	seeds []string
 	adm   *kadm.Client
+	kfake *kfake.Cluster // closed at the end of the test (Close is idempotent)
 }
 
 func newTestCluster(t *testing.T, partitions int32, topics ...string) testCluster {
@@ -43,7 +44,7 @@ func newTestCluster(t *testing.T, partitions int32, topics ...string) testCluste
 	if _, err := adm.CreateTopics(context.Background(), partitions, 1, nil, topics...); err != nil {
 		t.Fatal(err)
 	}
-	return testCluster{seeds: c.ListenAddrs(), adm: adm}
+	return testCluster{seeds: c.ListenAddrs(), adm: adm, kfake: c}
 }
 
 func testConfig(seeds []string) Config {
@@ -286,26 +287,15 @@ func TestResultsCountedBeforeAllowlist(t *testing.T) {
 // pipeline runs; failed connections are counted (kafka_errors "connect")
 // and logged, rate-limited, instead of the client retrying in silence.
 func TestBrokerLostAfterStartIsVisible(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cfg := testConfig(c.ListenAddrs())
+	cfg := testConfig(nil)
+	c := newTestCluster(t, 1, topicsOf(cfg)...)
+	cfg.Brokers = c.seeds
 	logFile, err := os.CreateTemp(t.TempDir(), "log") // concurrent writes are safe
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
 	cfg.Logger = slog.New(slog.NewTextHandler(logFile, nil))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 1, 1, nil, topicsOf(cfg)...); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
 	p := newPipeline(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -317,7 +307,7 @@ func TestBrokerLostAfterStartIsVisible(t *testing.T) {
 	if why := p.NotReady(); why != "" {
 		t.Fatalf("not ready: %s", why)
 	}
-	c.Close()
+	c.kfake.Close()
 	for p.Stats().KafkaErrors["connect"] == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -21,18 +20,8 @@ import (
 func TestRestoreSlowBroker(t *testing.T) {
 	for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
 		t.Run(g.String(), func(t *testing.T) {
-			c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			cfg := testConfig(c.ListenAddrs())
-			cfg.Guarantee, cfg.TransactionTimeout = g, 5*time.Second
-			cfg = cfg.WithDefaults()
-			cl := plainClient(t, c.ListenAddrs())
-			if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 1, 1, nil, topicsOf(cfg)...); err != nil {
-				t.Fatal(err)
-			}
+			cfg, c := restoreCluster(t, g)
+			cl := plainClient(t, c.seeds)
 			// A window's state, as a worker writes it.
 			part, err := processor.NewPartition(cfg.Processor)
 			if err != nil {
@@ -50,11 +39,11 @@ func TestRestoreSlowBroker(t *testing.T) {
 				t.Fatal(err)
 			}
 			slow := 3
-			c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
-				c.KeepControl()
+			c.kfake.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.kfake.KeepControl()
 				if slow > 0 {
 					slow--
-					c.SleepControl(func() { time.Sleep(2 * time.Second) })
+					c.kfake.SleepControl(func() { time.Sleep(2 * time.Second) })
 				}
 				return nil, nil, false
 			})
@@ -80,23 +69,12 @@ func TestRestoreSlowBroker(t *testing.T) {
 func TestRestoreEmptiedChangelog(t *testing.T) {
 	for _, g := range []Guarantee{AtLeastOnce, ExactlyOnce} {
 		t.Run(g.String(), func(t *testing.T) {
-			c, err := kfake.NewCluster(kfake.Ports(0), kfake.DefaultNumPartitions(1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			cfg := testConfig(c.ListenAddrs())
-			cfg.Guarantee, cfg.TransactionTimeout = g, 5*time.Second
-			cfg = cfg.WithDefaults()
-			cl := plainClient(t, c.ListenAddrs())
-			adm := kadm.NewClient(cl)
-			if _, err := adm.CreateTopics(context.Background(), 1, 1, nil, topicsOf(cfg)...); err != nil {
-				t.Fatal(err)
-			}
+			cfg, c := restoreCluster(t, g)
+			cl := plainClient(t, c.seeds)
 			if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: cfg.ChangelogTopic, Key: []byte(offsetKey), Value: encodeOffset(7)}).FirstErr(); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := adm.DeleteRecords(context.Background(), kadm.Offsets{cfg.ChangelogTopic: {0: {At: 1}}}); err != nil {
+			if _, err := c.adm.DeleteRecords(context.Background(), kadm.Offsets{cfg.ChangelogTopic: {0: {At: 1}}}); err != nil {
 				t.Fatal(err)
 			}
 			p := newPipeline(t, cfg)
@@ -111,4 +89,15 @@ func TestRestoreEmptiedChangelog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// restoreCluster returns a config of guarantee g on a new one-partition
+// kfake cluster with the pipeline's topics.
+func restoreCluster(t *testing.T, g Guarantee) (Config, testCluster) {
+	t.Helper()
+	cfg := testConfig(nil)
+	cfg.Guarantee, cfg.TransactionTimeout = g, 5*time.Second
+	c := newTestCluster(t, 1, topicsOf(cfg)...)
+	cfg.Brokers = c.seeds
+	return cfg.WithDefaults(), c
 }

@@ -552,64 +552,61 @@ func TestExactlyOnceHugeDeadLetter(t *testing.T) {
 	}
 }
 
-// TestCatchUpHostIsolation: reading a backlog hours later, a record of
-// host B appended long before the time it carries (B's clock is ahead)
-// must not close host A's windows: A's later backlog match still counts
-// in its window, not as LATE. (The arrival raised to B's event time moved
-// the partition line to the present.)
+// TestCatchUpHostIsolation: reading a backlog hours later, host B's
+// records appended long before the time they carry (B's clock is ahead)
+// must not close host A's windows: A's later backlog match still counts in
+// its window, not as LATE. (The arrival raised to B's event time moved the
+// partition line to the present.) B's event is a record of its own, or an
+// auditd event completed by B's next record (not by EOE), whose arrival is
+// that record's append time, not the wall clock.
 func TestCatchUpHostIsolation(t *testing.T) {
-	cfg, cl := reviewCluster(t)
-	cfg.Processor.Emit = processor.EmitFinal
-	w, _ := restoredWorker(t, cfg, cl, false)
-	wall := time.Now()
-	// A window start (:50) eight hours back, and records of the backlog
-	// appended a second after their event time.
-	ws := wall.Add(-8 * time.Hour).Truncate(time.Hour).Add(-10 * time.Minute)
-	a1, a2 := ws.Add(10*time.Minute), ws.Add(15*time.Minute)
-	recs := inputRecords(cfg.InputTopic, 0,
-		sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd, a1),
-		sysmonEvent("host-b", "/usr/bin/ls", "ls", wall.Add(-time.Minute)), // appended at a1+1m
-		sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd+" #2", a2),
-		sysmonEvent("host-c", "/usr/bin/ls", "ls", ws.Add(2*time.Hour)), // closes A's window
-	)
-	for i, at := range []time.Time{a1, a1.Add(time.Minute), a2, ws.Add(2 * time.Hour)} {
-		recs[i].Timestamp = at.Add(time.Second)
-	}
-	mustHandle(t, w, job{recs: recs, now: wall})
-	st := w.p.Stats()
-	if st.Results["LATE"] != 0 || st.Results["FINAL"] != 2 {
-		t.Fatalf("results %v (late %d): want host A's two groups FINAL in their window, none LATE", st.Results, w.part.Stats().Late)
-	}
-}
-
-// TestCatchUpHostIsolationAssembled: as TestCatchUpHostIsolation, with host
-// B's record an auditd event completed by B's next record (not by EOE):
-// the event's arrival is that record's append time, not the wall clock.
-func TestCatchUpHostIsolationAssembled(t *testing.T) {
-	cfg, cl := reviewCluster(t)
-	cfg.Processor.Emit = processor.EmitFinal
-	w, _ := restoredWorker(t, cfg, cl, false)
-	wall := time.Now()
-	ws := wall.Add(-8 * time.Hour).Truncate(time.Hour).Add(-10 * time.Minute)
-	a1, a2 := ws.Add(10*time.Minute), ws.Add(15*time.Minute)
-	bt := wall.Add(-time.Minute) // host B's clock: hours ahead of its append times
 	stamp := func(t time.Time, serial int) string {
 		return fmt.Sprintf("msg=audit(%d.%03d:%d):", t.Unix(), t.UnixMilli()%1000, serial)
 	}
-	recs := inputRecords(cfg.InputTopic, 0,
-		sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd, a1),
-		[]byte(`node=host-b type=SYSCALL `+stamp(bt, 7)+` arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=2 uid=0 comm="ls" exe="/usr/bin/ls" key=(null)`),
-		[]byte(`node=host-b type=EXECVE `+stamp(bt, 7)+` argc=1 a0="ls"`),
-		[]byte(`node=host-b type=SYSCALL `+stamp(bt.Add(10*time.Second), 8)+` arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=3 uid=0 comm="ls" exe="/usr/bin/ls" key=(null)`),
-		sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd+" #2", a2),
-		sysmonEvent("host-c", "/usr/bin/ls", "ls", ws.Add(2*time.Hour)),
-	)
-	for i, at := range []time.Time{a1, a1.Add(time.Minute), a1.Add(time.Minute), a1.Add(time.Minute), a2, ws.Add(2 * time.Hour)} {
-		recs[i].Timestamp = at.Add(time.Second)
-	}
-	mustHandle(t, w, job{recs: recs, now: wall})
-	st := w.p.Stats()
-	if st.Results["LATE"] != 0 || st.Results["FINAL"] != 2 {
-		t.Fatalf("results %v (late %d): want host A's two groups FINAL in their window, none LATE", st.Results, w.part.Stats().Late)
+	for _, tc := range []struct {
+		name  string
+		hostB func(bt time.Time) [][]byte // host B's records, dated bt
+	}{
+		{"a record", func(bt time.Time) [][]byte {
+			return [][]byte{sysmonEvent("host-b", "/usr/bin/ls", "ls", bt)}
+		}},
+		{"an auditd event completed by the next record", func(bt time.Time) [][]byte {
+			return [][]byte{
+				[]byte(`node=host-b type=SYSCALL ` + stamp(bt, 7) + ` arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=2 uid=0 comm="ls" exe="/usr/bin/ls" key=(null)`),
+				[]byte(`node=host-b type=EXECVE ` + stamp(bt, 7) + ` argc=1 a0="ls"`),
+				[]byte(`node=host-b type=SYSCALL ` + stamp(bt.Add(10*time.Second), 8) + ` arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=1 pid=3 uid=0 comm="ls" exe="/usr/bin/ls" key=(null)`),
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, cl := reviewCluster(t)
+			cfg.Processor.Emit = processor.EmitFinal
+			w, _ := restoredWorker(t, cfg, cl, false)
+			wall := time.Now()
+			// A window start (:50) eight hours back, and records of the
+			// backlog appended a second after their event time; host B's
+			// at a1+1m, though dated a minute before the wall clock.
+			ws := wall.Add(-8 * time.Hour).Truncate(time.Hour).Add(-10 * time.Minute)
+			a1, a2 := ws.Add(10*time.Minute), ws.Add(15*time.Minute)
+			hostB := tc.hostB(wall.Add(-time.Minute))
+			values := [][]byte{sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd, a1)}
+			appended := []time.Time{a1}
+			for _, v := range hostB {
+				values, appended = append(values, v), append(appended, a1.Add(time.Minute))
+			}
+			values = append(values,
+				sysmonEvent("host-a", "/usr/bin/ssh", matchingCmd+" #2", a2),
+				sysmonEvent("host-c", "/usr/bin/ls", "ls", ws.Add(2*time.Hour))) // closes A's window
+			appended = append(appended, a2, ws.Add(2*time.Hour))
+			recs := inputRecords(cfg.InputTopic, 0, values...)
+			for i, at := range appended {
+				recs[i].Timestamp = at.Add(time.Second)
+			}
+			mustHandle(t, w, job{recs: recs, now: wall})
+			st := w.p.Stats()
+			if st.Results["LATE"] != 0 || st.Results["FINAL"] != 2 {
+				t.Fatalf("results %v (late %d): want host A's two groups FINAL in their window, none LATE", st.Results, w.part.Stats().Late)
+			}
+		})
 	}
 }

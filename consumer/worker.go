@@ -656,11 +656,7 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	const mark = "…(truncated)"
-	cut := n - len(mark)
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + mark
+	return processor.CutUTF8(s, n-len(mark)) + mark
 }
 
 // acknowledged counts and logs what the broker now has.

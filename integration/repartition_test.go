@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -158,19 +157,5 @@ func TestChaosAnyKeying(t *testing.T) {
 // next owner rebuilds from what Kafka committed; the rows decide.
 func removeInstance(t *testing.T, in *instance) {
 	t.Helper()
-	in.once.Do(func() {
-		in.cancel()
-		select {
-		case in.err = <-in.done:
-		case <-time.After(60 * time.Second):
-			in.err = errors.New("instance did not stop within 60s")
-		}
-		if errors.Is(in.err, consumer.ErrUnknownOutcome) {
-			t.Logf("removed instance: %v", in.err)
-			in.err = nil
-		}
-	})
-	if in.err != nil && !errors.Is(in.err, context.Canceled) {
-		t.Errorf("pipeline instance: %v", in.err)
-	}
+	in.halt(t, true)
 }

@@ -189,13 +189,13 @@ const (
 
 // boundKey cuts the by-clause values to the state bounds.
 func boundKey(k GroupKey) GroupKey {
-	k.Dest = boundString(k.Dest, MaxStateValue)
-	k.User = boundString(k.User, MaxStateValue)
-	k.ParentProcessName = boundString(k.ParentProcessName, MaxStateValue)
-	k.ProcessName = boundString(k.ProcessName, MaxStateValue)
-	k.Process = boundString(k.Process, MaxStateCommandLine)
-	k.ProcessID = boundString(k.ProcessID, MaxStateValue)
-	k.ParentProcessID = boundString(k.ParentProcessID, MaxStateValue)
+	k.Dest = CutUTF8(k.Dest, MaxStateValue)
+	k.User = CutUTF8(k.User, MaxStateValue)
+	k.ParentProcessName = CutUTF8(k.ParentProcessName, MaxStateValue)
+	k.ProcessName = CutUTF8(k.ProcessName, MaxStateValue)
+	k.Process = CutUTF8(k.Process, MaxStateCommandLine)
+	k.ProcessID = CutUTF8(k.ProcessID, MaxStateValue)
+	k.ParentProcessID = CutUTF8(k.ParentProcessID, MaxStateValue)
 	return k
 }
 
@@ -203,15 +203,17 @@ func boundKey(k GroupKey) GroupKey {
 // bounds.
 func boundContext(e *Event) Event {
 	return Event{
-		ParentProcess:     boundString(e.ParentProcess, MaxStateCommandLine),
-		ProcessPath:       boundString(e.ProcessPath, MaxStateValue),
-		ParentProcessPath: boundString(e.ParentProcessPath, MaxStateValue),
-		OriginalFileName:  boundString(e.OriginalFileName, MaxStateValue),
+		ParentProcess:     CutUTF8(e.ParentProcess, MaxStateCommandLine),
+		ProcessPath:       CutUTF8(e.ProcessPath, MaxStateValue),
+		ParentProcessPath: CutUTF8(e.ParentProcessPath, MaxStateValue),
+		OriginalFileName:  CutUTF8(e.OriginalFileName, MaxStateValue),
 	}
 }
 
-// boundString cuts s to at most n bytes, on a UTF-8 sequence start.
-func boundString(s string, n int) string {
+// CutUTF8 cuts s to at most n bytes, on a UTF-8 sequence start (never
+// inside a character); the bounds on state, dead letters and printed errors
+// all cut this way.
+func CutUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

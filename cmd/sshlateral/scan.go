@@ -273,9 +273,6 @@ func boundedError(err error) string {
 	if len(s) <= maxScanErrorBytes {
 		return s
 	}
-	cut := maxScanErrorBytes
-	for cut > 0 && s[cut]&0xC0 == 0x80 { // a rune boundary
-		cut--
-	}
-	return fmt.Sprintf("%s…(%d bytes cut)", s[:cut], len(s)-cut)
+	kept := processor.CutUTF8(s, maxScanErrorBytes)
+	return fmt.Sprintf("%s…(%d bytes cut)", kept, len(s)-len(kept))
 }
